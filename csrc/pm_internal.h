@@ -1,0 +1,78 @@
+/* Shared internals of the C core: not part of the public API. */
+#ifndef PM_INTERNAL_H
+#define PM_INTERNAL_H
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pymaster.h"
+
+/* Processors work through long buffers in chunks of this many frames so their scratch memory
+ * is fixed at create time. */
+#define PM_CHUNK 256
+
+#define PM_MIN_RATE 8000.0
+#define PM_MAX_RATE 384000.0
+
+/* Hot loops get an AVX2/FMA clone next to the portable one on x86-64 (picked at load time by
+ * the dynamic linker); other targets rely on the compiler's auto-vectorisation alone. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && \
+    !defined(PM_NATIVE)
+#define PM_HOT __attribute__((target_clones("default", "arch=x86-64-v3")))
+#else
+#define PM_HOT
+#endif
+
+static inline int pm_rate_ok(double fs) { return fs >= PM_MIN_RATE && fs <= PM_MAX_RATE; }
+static inline int pm_channels_ok(int ch) { return ch >= 1 && ch <= PM_MAX_CHANNELS; }
+static inline int pm_in_range(double v, double lo, double hi) { return v >= lo && v <= hi; }
+
+static inline double pm_db_to_lin(double db) { return pow(10.0, db / 20.0); }
+static inline double pm_lin_to_db(double lin) { return lin > 0.0 ? 20.0 * log10(lin) : -HUGE_VAL; }
+
+/* One-pole coefficient reaching 1 - 1/e of a step in `ms` at rate `fs` (0 ms: jump). */
+static inline double pm_time_coef(double ms, double fs)
+{
+    double n = ms * 0.001 * fs;
+    return n < 1e-9 ? 0.0 : exp(-1.0 / n);
+}
+
+/* Parameters crossing threads: plain atomics, relaxed (a value, not a handshake). */
+typedef _Atomic double pm_atomic_double;
+typedef _Atomic int pm_atomic_int;
+#define pm_store(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define pm_load(p) atomic_load_explicit((p), memory_order_relaxed)
+
+/* Replaces NaN/Inf by 0 and clamps absurd magnitudes, so no state can be poisoned. */
+static inline float pm_sanitize(float v)
+{
+    const float big = 1.0e4f; /* +80 dBFS: far beyond any sane input */
+    if (!(v == v)) return 0.0f;
+    if (v > big) return v == INFINITY ? 0.0f : big;
+    if (v < -big) return v == -INFINITY ? 0.0f : -big;
+    return v;
+}
+
+/* Flush-to-zero / denormals-are-zero, scoped to a process call. */
+typedef struct { unsigned long saved; } pm_fpmode;
+void pm_fpmode_enter(pm_fpmode *m);
+void pm_fpmode_leave(const pm_fpmode *m);
+
+/* ---- 4x polyphase interpolator shared by the limiter and the meters ---- */
+#define PM_OS_TAPS 24            /* taps per phase (input-rate support) */
+#define PM_OS_DELAY (PM_OS_TAPS / 2) /* group delay in input samples */
+typedef struct {
+    float phase[3][PM_OS_TAPS];  /* phases 1/4, 2/4, 3/4; phase 0 is the delayed sample itself */
+    float l1_max;                /* largest sum of |taps| over the phases: worst-case gain */
+} pm_os_filter;
+void pm_os_filter_init(pm_os_filter *f);
+/* x points at sample 0 of a run that has PM_OS_TAPS - 1 valid samples before it. For i in
+ * [0, n) writes the four points starting at x[i - PM_OS_DELAY]:
+ * y[4i + p] = signal at time (i - PM_OS_DELAY + p / 4), p = 0..3 (so y[4i] = x[i - DELAY]). */
+void pm_os_interpolate(const pm_os_filter *f, const float *x, int n, float *y);
+/* Maximum of |y| over the 4n points pm_os_interpolate would write, without storing them. */
+float pm_os_peak(const pm_os_filter *f, const float *x, int n);
+
+#endif
