@@ -98,7 +98,7 @@ double pm_truepeak_get(const pm_truepeak *tp, int channel);
 
 /* ---- Lookahead true-peak limiter ---- */
 typedef struct pm_limiter pm_limiter;
-/* lookahead_ms in [1, 20]: fixed for the object's life (it is the latency). */
+/* lookahead_ms in [2, 20]: fixed for the object's life (it is the latency). */
 int pm_limiter_create(pm_limiter **out, double sample_rate, int channels, double lookahead_ms);
 void pm_limiter_destroy(pm_limiter **lim);
 void pm_limiter_reset(pm_limiter *lim);
@@ -111,6 +111,7 @@ int pm_limiter_set_bypass(pm_limiter *lim, int bypass);
 double pm_limiter_get_ceiling_dbtp(const pm_limiter *lim);
 double pm_limiter_get_release_ms(const pm_limiter *lim);
 int pm_limiter_get_auto_release(const pm_limiter *lim);
+int pm_limiter_get_bypass(const pm_limiter *lim);
 double pm_limiter_get_lookahead_ms(const pm_limiter *lim);
 int pm_limiter_latency(const pm_limiter *lim);
 int pm_limiter_process(pm_limiter *lim, const float *in, float *out, int64_t frames);

@@ -1,0 +1,278 @@
+/* Equalizer: RBJ-cookbook biquads in cascade, the same bands on every channel.
+ *
+ * Coefficients and state are double: a 20 Hz shelf at 192 kHz puts poles within 1e-3 of the
+ * unit circle, where float coefficients detune audibly. Parameters glide on a control grid of
+ * CONTROL_PERIOD samples counted from the start of the stream (never from the start of a call),
+ * so the output does not depend on how the audio is split into blocks. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pm_internal.h"
+
+#define CONTROL_PERIOD 32
+#define GLIDE_MS 20.0
+
+typedef struct {
+    pm_atomic_int type, enabled;
+    pm_atomic_double freq_hz, gain_db, q;
+} band_target;
+
+typedef struct {
+    int type, active;              /* active: filter is not the identity */
+    double log_freq, gain_db, log_q; /* gliding values (log domain for frequency and Q) */
+    double b0, b1, b2, a1, a2;     /* normalised coefficients (a0 = 1) */
+} band_now;
+
+struct pm_eq {
+    double fs;
+    int channels, bands;
+    int started;                   /* 0 until audio flowed: parameters jump instead of gliding */
+    int64_t n;                     /* samples processed, for the control grid */
+    double glide_coef;             /* per control tick */
+    band_target target[PM_MAX_EQ_BANDS];
+    band_now now[PM_MAX_EQ_BANDS];
+    double *state;                 /* [band][channel][2]: transposed direct form II */
+};
+
+int pm_eq_create(pm_eq **out, double sample_rate, int channels, int bands)
+{
+    if (!out) return PM_ERR_NULL;
+    *out = NULL;
+    if (!pm_rate_ok(sample_rate)) return PM_ERR_SAMPLE_RATE;
+    if (!pm_channels_ok(channels)) return PM_ERR_CHANNELS;
+    if (bands < 0 || bands > PM_MAX_EQ_BANDS) return PM_ERR_RANGE;
+    pm_eq *eq = calloc(1, sizeof *eq);
+    if (!eq) return PM_ERR_NOMEM;
+    eq->state = calloc((size_t)(bands ? bands : 1) * channels * 2, sizeof(double));
+    if (!eq->state) {
+        free(eq);
+        return PM_ERR_NOMEM;
+    }
+    eq->fs = sample_rate;
+    eq->channels = channels;
+    eq->bands = bands;
+    eq->glide_coef = pm_time_coef(GLIDE_MS, sample_rate / CONTROL_PERIOD);
+    for (int b = 0; b < bands; b++) {
+        band_target *t = &eq->target[b];
+        pm_store(&t->type, PM_BAND_PEAK);
+        pm_store(&t->enabled, 0);
+        pm_store(&t->freq_hz, 1000.0);
+        pm_store(&t->gain_db, 0.0);
+        pm_store(&t->q, 0.707);
+    }
+    pm_eq_reset(eq);
+    *out = eq;
+    return PM_OK;
+}
+
+void pm_eq_destroy(pm_eq **eq)
+{
+    if (!eq || !*eq) return;
+    free((*eq)->state);
+    free(*eq);
+    *eq = NULL;
+}
+
+void pm_eq_reset(pm_eq *eq)
+{
+    if (!eq) return;
+    memset(eq->state, 0, (size_t)(eq->bands ? eq->bands : 1) * eq->channels * 2 * sizeof(double));
+    eq->n = 0;
+    eq->started = 0;
+}
+
+int pm_eq_bands(const pm_eq *eq) { return eq ? eq->bands : 0; }
+
+int pm_eq_set_band(pm_eq *eq, int band, int type, double freq_hz, double gain_db, double q,
+                   int enabled)
+{
+    if (!eq) return PM_ERR_NULL;
+    if (band < 0 || band >= eq->bands) return PM_ERR_INDEX;
+    if (type < PM_BAND_PEAK || type > PM_BAND_LOW_PASS) return PM_ERR_RANGE;
+    if (!(freq_hz > 0.0 && freq_hz <= 0.49 * eq->fs)) return PM_ERR_RANGE;
+    if (!pm_in_range(gain_db, -24.0, 24.0) || !pm_in_range(q, 0.1, 10.0)) return PM_ERR_RANGE;
+    band_target *t = &eq->target[band];
+    pm_store(&t->type, type);
+    pm_store(&t->freq_hz, freq_hz);
+    pm_store(&t->gain_db, gain_db);
+    pm_store(&t->q, q);
+    pm_store(&t->enabled, enabled != 0);
+    return PM_OK;
+}
+
+int pm_eq_get_band(const pm_eq *eq, int band, int *type, double *freq_hz, double *gain_db,
+                   double *q, int *enabled)
+{
+    if (!eq || !type || !freq_hz || !gain_db || !q || !enabled) return PM_ERR_NULL;
+    if (band < 0 || band >= eq->bands) return PM_ERR_INDEX;
+    const band_target *t = &eq->target[band];
+    *type = pm_load(&t->type);
+    *freq_hz = pm_load(&t->freq_hz);
+    *gain_db = pm_load(&t->gain_db);
+    *q = pm_load(&t->q);
+    *enabled = pm_load(&t->enabled);
+    return PM_OK;
+}
+
+/* RBJ Audio-EQ-Cookbook formulas. */
+static void design(band_now *b, double fs)
+{
+    double f = exp(b->log_freq), q = exp(b->log_q);
+    double w = 2.0 * M_PI * f / fs, cw = cos(w), sw = sin(w);
+    double alpha = sw / (2.0 * q);
+    double A = pow(10.0, b->gain_db / 40.0);
+    double b0, b1, b2, a0, a1, a2;
+    switch (b->type) {
+    case PM_BAND_LOW_SHELF: {
+        double k = 2.0 * sqrt(A) * alpha;
+        b0 = A * ((A + 1) - (A - 1) * cw + k);
+        b1 = 2 * A * ((A - 1) - (A + 1) * cw);
+        b2 = A * ((A + 1) - (A - 1) * cw - k);
+        a0 = (A + 1) + (A - 1) * cw + k;
+        a1 = -2 * ((A - 1) + (A + 1) * cw);
+        a2 = (A + 1) + (A - 1) * cw - k;
+        break;
+    }
+    case PM_BAND_HIGH_SHELF: {
+        double k = 2.0 * sqrt(A) * alpha;
+        b0 = A * ((A + 1) + (A - 1) * cw + k);
+        b1 = -2 * A * ((A - 1) + (A + 1) * cw);
+        b2 = A * ((A + 1) + (A - 1) * cw - k);
+        a0 = (A + 1) - (A - 1) * cw + k;
+        a1 = 2 * ((A - 1) - (A + 1) * cw);
+        a2 = (A + 1) - (A - 1) * cw - k;
+        break;
+    }
+    case PM_BAND_HIGH_PASS:
+        b0 = (1 + cw) / 2;
+        b1 = -(1 + cw);
+        b2 = (1 + cw) / 2;
+        a0 = 1 + alpha;
+        a1 = -2 * cw;
+        a2 = 1 - alpha;
+        break;
+    case PM_BAND_LOW_PASS:
+        b0 = (1 - cw) / 2;
+        b1 = 1 - cw;
+        b2 = (1 - cw) / 2;
+        a0 = 1 + alpha;
+        a1 = -2 * cw;
+        a2 = 1 - alpha;
+        break;
+    default: /* peak */
+        b0 = 1 + alpha * A;
+        b1 = -2 * cw;
+        b2 = 1 - alpha * A;
+        a0 = 1 + alpha / A;
+        a1 = -2 * cw;
+        a2 = 1 - alpha / A;
+        break;
+    }
+    b->b0 = b0 / a0;
+    b->b1 = b1 / a0;
+    b->b2 = b2 / a0;
+    b->a1 = a1 / a0;
+    b->a2 = a2 / a0;
+}
+
+static inline double glide(double v, double target, double coef)
+{
+    v = target + (v - target) * coef;
+    return fabs(v - target) < 1e-7 ? target : v;
+}
+
+/* One control tick: move every band toward its target and redesign what moved. A disabled
+ * gain band glides to 0 dB first and only then stops filtering, so switching it is silent. */
+static void control_tick(pm_eq *eq)
+{
+    const int first = !eq->started;
+    eq->started = 1;
+    for (int i = 0; i < eq->bands; i++) {
+        band_target *t = &eq->target[i];
+        band_now *b = &eq->now[i];
+        int type = pm_load(&t->type), enabled = pm_load(&t->enabled);
+        int is_pass = type == PM_BAND_HIGH_PASS || type == PM_BAND_LOW_PASS;
+        double lf = log(pm_load(&t->freq_hz)), lq = log(pm_load(&t->q));
+        double g = enabled && !is_pass ? pm_load(&t->gain_db) : 0.0;
+        /* nothing to glide from, or nothing sensible to glide between */
+        int jump = first || type != b->type || (is_pass && !enabled);
+        double nlf = jump ? lf : glide(b->log_freq, lf, eq->glide_coef);
+        double nlq = jump ? lq : glide(b->log_q, lq, eq->glide_coef);
+        double ng = jump ? g : glide(b->gain_db, g, eq->glide_coef);
+        int changed = jump || nlf != b->log_freq || nlq != b->log_q || ng != b->gain_db;
+        b->type = type;
+        b->log_freq = nlf;
+        b->log_q = nlq;
+        b->gain_db = ng;
+        if (changed) design(b, eq->fs);
+        b->active = is_pass ? enabled : ng != 0.0;
+    }
+}
+
+/* Runs every active band over n frames. Sample-major: the bands' recurrences are independent
+ * chains, so the CPU overlaps them instead of waiting on one filter at a time. */
+PM_HOT
+static void run_bands(pm_eq *eq, float *buf, int n)
+{
+    const int ch = eq->channels;
+    int active[PM_MAX_EQ_BANDS], count = 0;
+    double coef[PM_MAX_EQ_BANDS][5];
+    for (int i = 0; i < eq->bands; i++) {
+        const band_now *b = &eq->now[i];
+        if (!b->active) continue;
+        active[count] = i;
+        coef[count][0] = b->b0;
+        coef[count][1] = b->b1;
+        coef[count][2] = b->b2;
+        coef[count][3] = b->a1;
+        coef[count][4] = b->a2;
+        count++;
+    }
+    if (!count) return;
+    for (int c = 0; c < ch; c++) {
+        double s[PM_MAX_EQ_BANDS][2];
+        for (int j = 0; j < count; j++) {
+            s[j][0] = eq->state[((size_t)active[j] * ch + c) * 2];
+            s[j][1] = eq->state[((size_t)active[j] * ch + c) * 2 + 1];
+        }
+        float *p = buf + c;
+        for (int k = 0; k < n; k++) {
+            double x = p[(size_t)k * ch];
+            for (int j = 0; j < count; j++) {
+                const double *q = coef[j];
+                double y = q[0] * x + s[j][0];
+                s[j][0] = q[1] * x - q[3] * y + s[j][1];
+                s[j][1] = q[2] * x - q[4] * y;
+                x = y;
+            }
+            p[(size_t)k * ch] = (float)x;
+        }
+        for (int j = 0; j < count; j++) { /* never let a bad value persist */
+            double *st = eq->state + ((size_t)active[j] * ch + c) * 2;
+            st[0] = isfinite(s[j][0]) ? s[j][0] : 0.0;
+            st[1] = isfinite(s[j][1]) ? s[j][1] : 0.0;
+        }
+    }
+}
+
+int pm_eq_process(pm_eq *eq, const float *in, float *out, int64_t frames)
+{
+    if (!eq || ((!in || !out) && frames)) return PM_ERR_NULL;
+    if (frames < 0) return PM_ERR_FRAMES;
+    pm_fpmode fp;
+    pm_fpmode_enter(&fp);
+    const int ch = eq->channels;
+    int64_t total = frames * ch;
+    for (int64_t i = 0; i < total; i++) out[i] = pm_sanitize(in[i]);
+    int64_t done = 0;
+    while (done < frames) {
+        if (eq->n % CONTROL_PERIOD == 0) control_tick(eq);
+        int64_t to_tick = CONTROL_PERIOD - eq->n % CONTROL_PERIOD;
+        int n = (int)(frames - done < to_tick ? frames - done : to_tick);
+        run_bands(eq, out + done * ch, n);
+        done += n;
+        eq->n += n;
+    }
+    pm_fpmode_leave(&fp);
+    return PM_OK;
+}

@@ -1,0 +1,428 @@
+/* Lookahead true-peak limiter.
+ *
+ * Why the ceiling holds: every input sample s gets a required gain r[s] = ceiling / peak, where
+ * peak is the 4x-interpolated level around s, refined between the 4x points by a local sinusoid
+ * fit (the 4x grid alone under-reads near Nyquist by up to 0.7 dB). The gain curve is built so it
+ * can never exceed r anywhere near s:
+ *   1. sliding minimum of r over HOLD = A + B - 1 + 2W samples,
+ *   2. release smoothing that only ever lowers that minimum,
+ *   3. two moving averages of lengths A and B (a smooth S-shaped attack).
+ * Each average only mixes values that are all <= r[s'] for every s' within W samples of the
+ * output sample, so the gain applied there is <= r[s'] too; W covers the interpolator's
+ * reach, so the inter-sample peaks of the output stay under the ceiling as well.
+ * Latency = interpolator delay D + W + A + B - 2 = the lookahead.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pm_internal.h"
+
+#define GUARD 4            /* W: samples either side of a peak held at its gain */
+#define MARGIN_DB 0.08     /* aim this far under the ceiling: covers interpolator and fit error */
+#define GLIDE_MS 20.0
+#define BYPASS_MS 10.0
+
+struct pm_limiter {
+    double fs;
+    int channels;
+    int latency;           /* total delay in samples (the lookahead) */
+    int box_a, box_b;      /* attack moving-average lengths */
+    int hold;              /* sliding-minimum window */
+    pm_os_filter os;
+
+    /* parameters written by any thread */
+    pm_atomic_double ceiling_db_target;
+    pm_atomic_double release_ms_target;
+    pm_atomic_int auto_release;
+    pm_atomic_int bypass;
+    pm_atomic_double gr_db_now, gr_db_max;
+
+    /* audio-thread state */
+    int started;           /* 0 until audio flowed since create/reset: parameters jump */
+    double ceiling_lin;    /* gliding ceiling (with margin) */
+    double bypass_mix;     /* 0 = limiting, 1 = unity gain */
+    double release_fast;   /* release smoother value, linear gain */
+    double release_slow;   /* auto-release: slow follower of the held gain */
+    int64_t n;             /* detector time: samples seen */
+    float *hist;           /* per channel: PM_OS_TAPS - 1 history + PM_CHUNK new samples */
+    float prev_point[PM_MAX_CHANNELS]; /* last 4x point of the previous chunk */
+    float *points;         /* 4x points of one chunk for one channel */
+    float *peak;           /* per chunk: refined peak over channels */
+    /* sliding minimum: monotonic deque of (time, value), ring of mask + 1 entries */
+    int64_t *dq_time;
+    double *dq_val;
+    int dq_head, dq_count, dq_mask;
+    /* moving averages: rings of the last A and B values and their running sums */
+    double *ring_a, *ring_b, sum_a, sum_b;
+    int pos_a, pos_b;
+    /* audio delay line, interleaved, mask + 1 frames */
+    float *delay;
+    int delay_mask, delay_pos;
+};
+
+static int pow2_at_least(int n)
+{
+    int p = 1;
+    while (p < n) p <<= 1;
+    return p;
+}
+
+static void limiter_free(pm_limiter *l)
+{
+    free(l->hist);
+    free(l->points);
+    free(l->peak);
+    free(l->dq_time);
+    free(l->dq_val);
+    free(l->ring_a);
+    free(l->ring_b);
+    free(l->delay);
+    free(l);
+}
+
+int pm_limiter_create(pm_limiter **out, double sample_rate, int channels, double lookahead_ms)
+{
+    if (!out) return PM_ERR_NULL;
+    *out = NULL;
+    if (!pm_rate_ok(sample_rate)) return PM_ERR_SAMPLE_RATE;
+    if (!pm_channels_ok(channels)) return PM_ERR_CHANNELS;
+    if (!pm_in_range(lookahead_ms, 2.0, 20.0)) return PM_ERR_RANGE;
+
+    pm_limiter *l = calloc(1, sizeof *l);
+    if (!l) return PM_ERR_NOMEM;
+    l->fs = sample_rate;
+    l->channels = channels;
+    int min_latency = PM_OS_DELAY + GUARD + 2;
+    int latency = (int)lrint(lookahead_ms * 0.001 * sample_rate);
+    l->latency = latency < min_latency ? min_latency : latency;
+    int boxes = l->latency - PM_OS_DELAY - GUARD + 2; /* A + B */
+    l->box_a = boxes / 2;
+    l->box_b = boxes - l->box_a;
+    l->hold = boxes - 1 + 2 * GUARD;
+    l->dq_mask = pow2_at_least(l->hold + 1) - 1;
+    l->delay_mask = pow2_at_least(l->latency + 1) - 1;
+    pm_os_filter_init(&l->os);
+
+    l->hist = calloc((size_t)channels * (PM_OS_TAPS - 1 + PM_CHUNK), sizeof(float));
+    l->points = calloc(4 * PM_CHUNK, sizeof(float));
+    l->peak = calloc(PM_CHUNK, sizeof(float));
+    l->dq_time = calloc((size_t)l->dq_mask + 1, sizeof(int64_t));
+    l->dq_val = calloc((size_t)l->dq_mask + 1, sizeof(double));
+    l->ring_a = calloc((size_t)l->box_a, sizeof(double));
+    l->ring_b = calloc((size_t)l->box_b, sizeof(double));
+    l->delay = calloc((size_t)(l->delay_mask + 1) * channels, sizeof(float));
+    if (!l->hist || !l->points || !l->peak || !l->dq_time || !l->dq_val || !l->ring_a ||
+        !l->ring_b || !l->delay) {
+        limiter_free(l);
+        return PM_ERR_NOMEM;
+    }
+    pm_store(&l->ceiling_db_target, -1.0);
+    pm_store(&l->release_ms_target, 100.0);
+    pm_store(&l->auto_release, 1);
+    pm_store(&l->bypass, 0);
+    pm_limiter_reset(l);
+    *out = l;
+    return PM_OK;
+}
+
+void pm_limiter_destroy(pm_limiter **lim)
+{
+    if (!lim || !*lim) return;
+    limiter_free(*lim);
+    *lim = NULL;
+}
+
+void pm_limiter_reset(pm_limiter *l)
+{
+    if (!l) return;
+    const int ch = l->channels;
+    memset(l->hist, 0, (size_t)ch * (PM_OS_TAPS - 1 + PM_CHUNK) * sizeof(float));
+    memset(l->prev_point, 0, sizeof l->prev_point);
+    memset(l->delay, 0, (size_t)(l->delay_mask + 1) * ch * sizeof(float));
+    for (int i = 0; i < l->box_a; i++) l->ring_a[i] = 1.0;
+    for (int i = 0; i < l->box_b; i++) l->ring_b[i] = 1.0;
+    l->sum_a = l->box_a;
+    l->sum_b = l->box_b;
+    l->pos_a = l->pos_b = 0;
+    l->dq_head = l->dq_count = 0;
+    l->delay_pos = 0;
+    l->n = 0;
+    l->release_fast = l->release_slow = 1.0;
+    l->started = 0;
+    pm_store(&l->gr_db_now, 0.0);
+    pm_store(&l->gr_db_max, 0.0);
+}
+
+/* ---- parameters ---- */
+int pm_limiter_set_ceiling_dbtp(pm_limiter *l, double db)
+{
+    if (!l) return PM_ERR_NULL;
+    if (!pm_in_range(db, -20.0, 0.0)) return PM_ERR_RANGE;
+    pm_store(&l->ceiling_db_target, db);
+    return PM_OK;
+}
+
+int pm_limiter_set_release_ms(pm_limiter *l, double ms)
+{
+    if (!l) return PM_ERR_NULL;
+    if (!pm_in_range(ms, 1.0, 2000.0)) return PM_ERR_RANGE;
+    pm_store(&l->release_ms_target, ms);
+    return PM_OK;
+}
+
+int pm_limiter_set_auto_release(pm_limiter *l, int enabled)
+{
+    if (!l) return PM_ERR_NULL;
+    pm_store(&l->auto_release, enabled != 0);
+    return PM_OK;
+}
+
+int pm_limiter_set_bypass(pm_limiter *l, int bypass)
+{
+    if (!l) return PM_ERR_NULL;
+    pm_store(&l->bypass, bypass != 0);
+    return PM_OK;
+}
+
+double pm_limiter_get_ceiling_dbtp(const pm_limiter *l) { return pm_load(&l->ceiling_db_target); }
+double pm_limiter_get_release_ms(const pm_limiter *l) { return pm_load(&l->release_ms_target); }
+int pm_limiter_get_auto_release(const pm_limiter *l) { return pm_load(&l->auto_release); }
+int pm_limiter_get_bypass(const pm_limiter *l) { return pm_load(&l->bypass); }
+double pm_limiter_get_lookahead_ms(const pm_limiter *l) { return 1000.0 * l->latency / l->fs; }
+int pm_limiter_latency(const pm_limiter *l) { return l ? l->latency : 0; }
+double pm_limiter_gain_reduction_db(const pm_limiter *l) { return pm_load(&l->gr_db_now); }
+
+double pm_limiter_take_max_gain_reduction_db(pm_limiter *l)
+{
+    return atomic_exchange_explicit(&l->gr_db_max, 0.0, memory_order_relaxed);
+}
+
+/* ---- detector ---- */
+
+/* Peak of the interval around 4x point b (a before, c after): the amplitude of the sinusoid
+ * through the three points. Exact for a pure tone; the frequency estimate is clamped to the
+ * band below Nyquist (cos w >= cos(pi/4) at 4x), which only ever raises the estimate. */
+static inline float fit_peak(float a, float b, float c)
+{
+    if (b < 0.0f) {
+        a = -a;
+        b = -b;
+        c = -c;
+    }
+    if (a > b || c > b || b <= 0.0f) return b; /* not a local maximum: a neighbour covers it */
+    float cos_w = (a + c) / (2.0f * b);
+    cos_w = cos_w < 0.70710678f ? 0.70710678f : (cos_w > 0.999999f ? 0.999999f : cos_w);
+    float d = a - c;
+    return sqrtf(b * b + d * d / (4.0f * (1.0f - cos_w * cos_w)));
+}
+
+/* Largest |4x point| over the chunk, history included (phase 0 points are the samples). */
+static float chunk_bound(const pm_limiter *l, int n)
+{
+    float m = 0.0f;
+    for (int c = 0; c < l->channels; c++) {
+        const float *h = l->hist + (size_t)c * (PM_OS_TAPS - 1 + PM_CHUNK);
+        for (int i = 0; i < PM_OS_TAPS - 1 + n; i++) {
+            float a = fabsf(h[i]);
+            m = a > m ? a : m;
+        }
+    }
+    return m * l->os.l1_max;
+}
+
+/* Worst-case excess of the true peak over the 4x grid: 1 / cos(pi / 8). */
+#define GRID_EXCESS 1.0824f
+
+/* Fills l->peak[i] with the refined peak over channels of the interval starting at x[i - D]. */
+static void detect_chunk(pm_limiter *l, int n, float threshold)
+{
+    memset(l->peak, 0, (size_t)n * sizeof(float));
+    if (chunk_bound(l, n) * GRID_EXCESS <= threshold) {
+        /* Nothing here can reach the threshold: the peaks only need to stay below it. */
+        for (int c = 0; c < l->channels; c++) { /* the next chunk still needs its neighbour */
+            const float *x = l->hist + (size_t)c * (PM_OS_TAPS - 1 + PM_CHUNK) + PM_OS_TAPS - 1;
+            float last[4];
+            pm_os_interpolate(&l->os, x + n - 1, 1, last);
+            l->prev_point[c] = last[3];
+        }
+        return;
+    }
+    for (int c = 0; c < l->channels; c++) {
+        const float *x = l->hist + (size_t)c * (PM_OS_TAPS - 1 + PM_CHUNK) + PM_OS_TAPS - 1;
+        float *y = l->points;
+        pm_os_interpolate(&l->os, x, n, y);
+        for (int i = 0; i < n; i++) {
+            const float *p = y + 4 * i;
+            int k = 0;
+            float m = fabsf(p[0]);
+            for (int j = 1; j < 4; j++) {
+                float a = fabsf(p[j]);
+                if (a > m) {
+                    m = a;
+                    k = j;
+                }
+            }
+            float pk = m;
+            if (m * GRID_EXCESS > threshold) {
+                float before = k > 0 ? p[k - 1] : (i > 0 ? y[4 * i - 1] : l->prev_point[c]);
+                float after = k < 3 ? p[k + 1] : x[i + 1 - PM_OS_DELAY];
+                float fit = fit_peak(before, p[k], after);
+                pk = fit > m ? fit : m;
+            }
+            if (pk > l->peak[i]) l->peak[i] = pk;
+        }
+        l->prev_point[c] = y[4 * n - 1];
+    }
+}
+
+/* ---- gain computer: sliding minimum, release, two moving averages ---- */
+
+static inline double sliding_min(pm_limiter *l, double r)
+{
+    const int mask = l->dq_mask;
+    int64_t now = l->n;
+    while (l->dq_count > 0) { /* drop queued values the new one makes irrelevant */
+        int back = (l->dq_head + l->dq_count - 1) & mask;
+        if (l->dq_val[back] < r) break;
+        l->dq_count--;
+    }
+    int slot = (l->dq_head + l->dq_count) & mask;
+    l->dq_time[slot] = now;
+    l->dq_val[slot] = r;
+    l->dq_count++;
+    if (l->dq_time[l->dq_head] <= now - l->hold) { /* expired: left the window */
+        l->dq_head = (l->dq_head + 1) & mask;
+        l->dq_count--;
+    }
+    return l->dq_val[l->dq_head];
+}
+
+static inline double moving_average(double *ring, int len, int *pos, double *sum, double v)
+{
+    *sum += v - ring[*pos];
+    ring[*pos] = v;
+    if (++*pos == len) *pos = 0;
+    return *sum / len;
+}
+
+typedef struct {
+    double ceiling_target, ceiling_coef;
+    double fast_coef, slow_release_coef, slow_attack_coef;
+    int auto_release;
+    double bypass_target, bypass_coef;
+} limiter_controls;
+
+static void read_controls(pm_limiter *l, limiter_controls *k)
+{
+    double release_ms = pm_load(&l->release_ms_target);
+    k->ceiling_target = pm_db_to_lin(pm_load(&l->ceiling_db_target) - MARGIN_DB);
+    k->ceiling_coef = pm_time_coef(GLIDE_MS, l->fs);
+    k->auto_release = pm_load(&l->auto_release);
+    /* Program-dependent release: transients recover 5x faster than sustained limiting. */
+    k->fast_coef = pm_time_coef(k->auto_release ? release_ms / 5.0 : release_ms, l->fs);
+    k->slow_release_coef = pm_time_coef(release_ms, l->fs);
+    k->slow_attack_coef = pm_time_coef(40.0, l->fs);
+    k->bypass_target = pm_load(&l->bypass) ? 1.0 : 0.0;
+    k->bypass_coef = pm_time_coef(BYPASS_MS, l->fs);
+    if (!l->started) { /* nothing to glide from */
+        l->ceiling_lin = k->ceiling_target;
+        l->bypass_mix = k->bypass_target;
+        l->started = 1;
+    }
+}
+
+/* Glide one-pole toward target, landing exactly on it once close (exact steady state). */
+static inline double glide(double v, double target, double coef)
+{
+    v = target + (v - target) * coef;
+    return fabs(v - target) < 1e-9 ? target : v;
+}
+
+/* Exponential return toward unity gain; lands on exactly 1 (bit-exact pass-through) once
+ * within -0.00001 dB of it. */
+static inline double recover(double g, double coef)
+{
+    g = 1.0 - (1.0 - g) * coef;
+    return g > 1.0 - 1e-6 ? 1.0 : g;
+}
+
+static void limiter_chunk(pm_limiter *l, const float *in, float *out, int n)
+{
+    const int ch = l->channels;
+    const int hist_len = PM_OS_TAPS - 1 + PM_CHUNK;
+    limiter_controls k;
+    read_controls(l, &k);
+
+    for (int c = 0; c < ch; c++) {
+        float *x = l->hist + (size_t)c * hist_len + PM_OS_TAPS - 1;
+        for (int i = 0; i < n; i++) x[i] = pm_sanitize(in[(size_t)i * ch + c]);
+    }
+    /* The chunk's samples can only need limiting if they could reach the lowest ceiling that
+     * the glide will pass through in this chunk. */
+    float threshold = (float)fmin(l->ceiling_lin, k.ceiling_target);
+    detect_chunk(l, n, threshold);
+
+    double min_gain = 1.0;
+    for (int i = 0; i < n; i++) {
+        l->ceiling_lin = glide(l->ceiling_lin, k.ceiling_target, k.ceiling_coef);
+        double pk = l->peak[i];
+        double r = pk > l->ceiling_lin ? l->ceiling_lin / pk : 1.0;
+        double held = sliding_min(l, r);
+
+        double fast = recover(l->release_fast, k.fast_coef);
+        l->release_fast = fast < held ? fast : held;
+        double g = l->release_fast;
+        if (k.auto_release) {
+            /* slow follower of the held gain: goes down in ~40 ms, comes back in release_ms */
+            double s = l->release_slow;
+            s = held < s ? held + (s - held) * k.slow_attack_coef : recover(s, k.slow_release_coef);
+            l->release_slow = s;
+            g = g < s ? g : s; /* still <= held: g was */
+        }
+        g = moving_average(l->ring_a, l->box_a, &l->pos_a, &l->sum_a, g);
+        g = moving_average(l->ring_b, l->box_b, &l->pos_b, &l->sum_b, g);
+        if (g > 1.0) g = 1.0; /* rounding of the running sums */
+        l->n++;
+
+        l->bypass_mix = glide(l->bypass_mix, k.bypass_target, k.bypass_coef);
+        if (l->bypass_mix != 0.0) g = g * (1.0 - l->bypass_mix) + l->bypass_mix;
+        min_gain = g < min_gain ? g : min_gain;
+
+        /* delay line: write the new frame, read the one `latency` frames ago */
+        float *slot = l->delay + (size_t)l->delay_pos * ch;
+        const float *x_new = l->hist + PM_OS_TAPS - 1 + i;
+        for (int c = 0; c < ch; c++) slot[c] = x_new[(size_t)c * hist_len];
+        const float *old = l->delay + (size_t)((l->delay_pos - l->latency) & l->delay_mask) * ch;
+        float *o = out + (size_t)i * ch;
+        if (l->bypass_mix == 1.0) {
+            for (int c = 0; c < ch; c++) o[c] = old[c];
+        } else {
+            float gf = (float)g;
+            for (int c = 0; c < ch; c++) o[c] = old[c] * gf;
+        }
+        l->delay_pos = (l->delay_pos + 1) & l->delay_mask;
+    }
+
+    for (int c = 0; c < ch; c++) { /* keep the last samples as the next chunk's history */
+        float *h = l->hist + (size_t)c * hist_len;
+        memmove(h, h + n, (PM_OS_TAPS - 1) * sizeof(float));
+    }
+    double gr = -pm_lin_to_db(min_gain);
+    pm_store(&l->gr_db_now, gr);
+    if (gr > pm_load(&l->gr_db_max)) pm_store(&l->gr_db_max, gr);
+}
+
+int pm_limiter_process(pm_limiter *l, const float *in, float *out, int64_t frames)
+{
+    if (!l || ((!in || !out) && frames)) return PM_ERR_NULL;
+    if (frames < 0) return PM_ERR_FRAMES;
+    pm_fpmode fp;
+    pm_fpmode_enter(&fp);
+    const int ch = l->channels;
+    for (int64_t done = 0; done < frames; done += PM_CHUNK) {
+        int n = frames - done < PM_CHUNK ? (int)(frames - done) : PM_CHUNK;
+        limiter_chunk(l, in + done * ch, out + done * ch, n);
+    }
+    pm_fpmode_leave(&fp);
+    return PM_OK;
+}

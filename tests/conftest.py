@@ -1,0 +1,7 @@
+import pytest
+from signals import programme
+
+
+@pytest.fixture
+def music():
+    return programme()
