@@ -29,6 +29,11 @@ static inline int pm_rate_ok(double fs) { return fs >= PM_MIN_RATE && fs <= PM_M
 static inline int pm_channels_ok(int ch) { return ch >= 1 && ch <= PM_MAX_CHANNELS; }
 static inline int pm_in_range(double v, double lo, double hi) { return v >= lo && v <= hi; }
 
+/* max/min that compile to one instruction (fmaxf must honour NaN and becomes a libm call). */
+static inline float pm_maxf(float a, float b) { return a > b ? a : b; }
+static inline double pm_max(double a, double b) { return a > b ? a : b; }
+static inline double pm_min(double a, double b) { return a < b ? a : b; }
+
 static inline double pm_db_to_lin(double db) { return pow(10.0, db / 20.0); }
 static inline double pm_lin_to_db(double lin) { return lin > 0.0 ? 20.0 * log10(lin) : -HUGE_VAL; }
 
@@ -69,10 +74,14 @@ typedef struct {
 } pm_os_filter;
 void pm_os_filter_init(pm_os_filter *f);
 /* x points at sample 0 of a run that has PM_OS_TAPS - 1 valid samples before it. For i in
- * [0, n) writes the four points starting at x[i - PM_OS_DELAY]:
- * y[4i + p] = signal at time (i - PM_OS_DELAY + p / 4), p = 0..3 (so y[4i] = x[i - DELAY]). */
-void pm_os_interpolate(const pm_os_filter *f, const float *x, int n, float *y);
-/* Maximum of |y| over the 4n points pm_os_interpolate would write, without storing them. */
+ * [0, n) writes the points between x[i - PM_OS_DELAY] and the sample after it:
+ * y1/y2/y3[i] = signal at time i - PM_OS_DELAY + 1/4, 2/4, 3/4 (phase 0 is x[i - DELAY]).
+ * Works in groups of 8: x must be readable, and y writable, up to n rounded up to
+ * PM_OS_PAD (the values past n are junk; those before n never depend on them). */
+#define PM_OS_PAD 8
+void pm_os_interpolate(const pm_os_filter *f, const float *x, int n, float *y1, float *y2,
+                       float *y3);
+/* Maximum |value| over the 4n points of pm_os_interpolate (phase 0 included). */
 float pm_os_peak(const pm_os_filter *f, const float *x, int n);
 
 #endif

@@ -21,6 +21,7 @@
 #define MARGIN_DB 0.08     /* aim this far under the ceiling: covers interpolator and fit error */
 #define GLIDE_MS 20.0
 #define BYPASS_MS 10.0
+#define HIST_LEN (PM_OS_TAPS - 1 + PM_CHUNK + PM_OS_PAD) /* history + chunk + interpolator pad */
 
 struct pm_limiter {
     double fs;
@@ -44,9 +45,9 @@ struct pm_limiter {
     double release_fast;   /* release smoother value, linear gain */
     double release_slow;   /* auto-release: slow follower of the held gain */
     int64_t n;             /* detector time: samples seen */
-    float *hist;           /* per channel: PM_OS_TAPS - 1 history + PM_CHUNK new samples */
+    float *hist;           /* per channel, HIST_LEN: PM_OS_TAPS - 1 history + new samples */
     float prev_point[PM_MAX_CHANNELS]; /* last 4x point of the previous chunk */
-    float *points;         /* 4x points of one chunk for one channel */
+    float *points;         /* phases 1..3 of one chunk for one channel, phase-major */
     float *peak;           /* per chunk: refined peak over channels */
     /* sliding minimum: monotonic deque of (time, value), ring of mask + 1 entries */
     int64_t *dq_time;
@@ -55,6 +56,7 @@ struct pm_limiter {
     /* moving averages: rings of the last A and B values and their running sums */
     double *ring_a, *ring_b, sum_a, sum_b;
     int pos_a, pos_b;
+    int64_t ones;          /* consecutive samples that entered the averages at exactly 1.0 */
     /* audio delay line, interleaved, mask + 1 frames */
     float *delay;
     int delay_mask, delay_pos;
@@ -103,8 +105,8 @@ int pm_limiter_create(pm_limiter **out, double sample_rate, int channels, double
     l->delay_mask = pow2_at_least(l->latency + 1) - 1;
     pm_os_filter_init(&l->os);
 
-    l->hist = calloc((size_t)channels * (PM_OS_TAPS - 1 + PM_CHUNK), sizeof(float));
-    l->points = calloc(4 * PM_CHUNK, sizeof(float));
+    l->hist = calloc((size_t)channels * HIST_LEN, sizeof(float));
+    l->points = calloc(3 * (PM_CHUNK + PM_OS_PAD), sizeof(float));
     l->peak = calloc(PM_CHUNK, sizeof(float));
     l->dq_time = calloc((size_t)l->dq_mask + 1, sizeof(int64_t));
     l->dq_val = calloc((size_t)l->dq_mask + 1, sizeof(double));
@@ -136,7 +138,7 @@ void pm_limiter_reset(pm_limiter *l)
 {
     if (!l) return;
     const int ch = l->channels;
-    memset(l->hist, 0, (size_t)ch * (PM_OS_TAPS - 1 + PM_CHUNK) * sizeof(float));
+    memset(l->hist, 0, (size_t)ch * HIST_LEN * sizeof(float));
     memset(l->prev_point, 0, sizeof l->prev_point);
     memset(l->delay, 0, (size_t)(l->delay_mask + 1) * ch * sizeof(float));
     for (int i = 0; i < l->box_a; i++) l->ring_a[i] = 1.0;
@@ -144,6 +146,7 @@ void pm_limiter_reset(pm_limiter *l)
     l->sum_a = l->box_a;
     l->sum_b = l->box_b;
     l->pos_a = l->pos_b = 0;
+    l->ones = l->box_a + l->box_b;
     l->dq_head = l->dq_count = 0;
     l->delay_pos = 0;
     l->n = 0;
@@ -221,7 +224,7 @@ static float chunk_bound(const pm_limiter *l, int n)
 {
     float m = 0.0f;
     for (int c = 0; c < l->channels; c++) {
-        const float *h = l->hist + (size_t)c * (PM_OS_TAPS - 1 + PM_CHUNK);
+        const float *h = l->hist + (size_t)c * HIST_LEN;
         for (int i = 0; i < PM_OS_TAPS - 1 + n; i++) {
             float a = fabsf(h[i]);
             m = a > m ? a : m;
@@ -233,77 +236,45 @@ static float chunk_bound(const pm_limiter *l, int n)
 /* Worst-case excess of the true peak over the 4x grid: 1 / cos(pi / 8). */
 #define GRID_EXCESS 1.0824f
 
-/* Fills l->peak[i] with the refined peak over channels of the interval starting at x[i - D]. */
-static void detect_chunk(pm_limiter *l, int n, float threshold)
+/* Fills l->peak[i] with the refined peak over channels of the interval starting at x[i - D].
+ * Returns 0 when no peak in the chunk can reach the threshold (nothing to limit). */
+static int detect_chunk(pm_limiter *l, int n, float threshold)
 {
-    memset(l->peak, 0, (size_t)n * sizeof(float));
+    const int hist_len = HIST_LEN;
+    float *y1 = l->points, *y2 = y1 + PM_CHUNK + PM_OS_PAD, *y3 = y2 + PM_CHUNK + PM_OS_PAD;
     if (chunk_bound(l, n) * GRID_EXCESS <= threshold) {
-        /* Nothing here can reach the threshold: the peaks only need to stay below it. */
         for (int c = 0; c < l->channels; c++) { /* the next chunk still needs its neighbour */
-            const float *x = l->hist + (size_t)c * (PM_OS_TAPS - 1 + PM_CHUNK) + PM_OS_TAPS - 1;
-            float last[4];
-            pm_os_interpolate(&l->os, x + n - 1, 1, last);
-            l->prev_point[c] = last[3];
+            const float *x = l->hist + (size_t)c * hist_len + PM_OS_TAPS - 1;
+            pm_os_interpolate(&l->os, x + n - 1, 1, y1, y2, y3);
+            l->prev_point[c] = y3[0];
         }
-        return;
+        return 0;
     }
+    float *peak = l->peak;
+    for (int i = 0; i < n; i++) peak[i] = 0.0f;
     for (int c = 0; c < l->channels; c++) {
-        const float *x = l->hist + (size_t)c * (PM_OS_TAPS - 1 + PM_CHUNK) + PM_OS_TAPS - 1;
-        float *y = l->points;
-        pm_os_interpolate(&l->os, x, n, y);
-        for (int i = 0; i < n; i++) {
-            const float *p = y + 4 * i;
-            int k = 0;
-            float m = fabsf(p[0]);
-            for (int j = 1; j < 4; j++) {
-                float a = fabsf(p[j]);
-                if (a > m) {
-                    m = a;
-                    k = j;
-                }
-            }
-            float pk = m;
-            if (m * GRID_EXCESS > threshold) {
-                float before = k > 0 ? p[k - 1] : (i > 0 ? y[4 * i - 1] : l->prev_point[c]);
-                float after = k < 3 ? p[k + 1] : x[i + 1 - PM_OS_DELAY];
-                float fit = fit_peak(before, p[k], after);
-                pk = fit > m ? fit : m;
-            }
-            if (pk > l->peak[i]) l->peak[i] = pk;
+        const float *x = l->hist + (size_t)c * hist_len + PM_OS_TAPS - 1;
+        const float *x0 = x - PM_OS_DELAY; /* phase-0 points */
+        pm_os_interpolate(&l->os, x, n, y1, y2, y3);
+        for (int i = 0; i < n; i++) { /* grid maximum: vectorises */
+            float m = pm_maxf(pm_maxf(fabsf(x0[i]), fabsf(y1[i])), pm_maxf(fabsf(y2[i]), fabsf(y3[i])));
+            peak[i] = pm_maxf(peak[i], m);
         }
-        l->prev_point[c] = y[4 * n - 1];
+        for (int i = 0; i < n; i++) { /* refine only where the grid is near the threshold */
+            float p[6] = {i > 0 ? y3[i - 1] : l->prev_point[c], x0[i], y1[i], y2[i], y3[i],
+                          x0[i + 1]};
+            float m = pm_maxf(pm_maxf(fabsf(p[1]), fabsf(p[2])), pm_maxf(fabsf(p[3]), fabsf(p[4])));
+            if (m * GRID_EXCESS <= threshold) continue;
+            int k = 1;
+            while (fabsf(p[k]) != m) k++;
+            peak[i] = pm_maxf(peak[i], fit_peak(p[k - 1], p[k], p[k + 1]));
+        }
+        l->prev_point[c] = y3[n - 1];
     }
+    return 1;
 }
 
 /* ---- gain computer: sliding minimum, release, two moving averages ---- */
-
-static inline double sliding_min(pm_limiter *l, double r)
-{
-    const int mask = l->dq_mask;
-    int64_t now = l->n;
-    while (l->dq_count > 0) { /* drop queued values the new one makes irrelevant */
-        int back = (l->dq_head + l->dq_count - 1) & mask;
-        if (l->dq_val[back] < r) break;
-        l->dq_count--;
-    }
-    int slot = (l->dq_head + l->dq_count) & mask;
-    l->dq_time[slot] = now;
-    l->dq_val[slot] = r;
-    l->dq_count++;
-    if (l->dq_time[l->dq_head] <= now - l->hold) { /* expired: left the window */
-        l->dq_head = (l->dq_head + 1) & mask;
-        l->dq_count--;
-    }
-    return l->dq_val[l->dq_head];
-}
-
-static inline double moving_average(double *ring, int len, int *pos, double *sum, double v)
-{
-    *sum += v - ring[*pos];
-    ring[*pos] = v;
-    if (++*pos == len) *pos = 0;
-    return *sum / len;
-}
 
 typedef struct {
     double ceiling_target, ceiling_coef;
@@ -346,67 +317,182 @@ static inline double recover(double g, double coef)
     return g > 1.0 - 1e-6 ? 1.0 : g;
 }
 
+/* Unity gain everywhere in the gain computer, nothing gliding: a quiet chunk then only needs
+ * delaying, and the state stays what the full loop would have left. */
+static int is_idle(const pm_limiter *l, const limiter_controls *k)
+{
+    return l->ones >= l->box_a + l->box_b && l->release_fast == 1.0 &&
+           (!k->auto_release || l->release_slow == 1.0) && l->ceiling_lin == k->ceiling_target &&
+           l->bypass_mix == k->bypass_target && l->dq_count == 1;
+}
+
+static void shift_history(pm_limiter *l, int n)
+{
+    const int hist_len = HIST_LEN;
+    for (int c = 0; c < l->channels; c++) {
+        float *h = l->hist + (size_t)c * hist_len;
+        memmove(h, h + n, (PM_OS_TAPS - 1) * sizeof(float));
+    }
+}
+
+static void idle_chunk(pm_limiter *l, float *out, int n)
+{
+    const int ch = l->channels, hist_len = HIST_LEN;
+    const float *x = l->hist + PM_OS_TAPS - 1;
+    for (int i = 0; i < n; i++) {
+        float *slot = l->delay + (size_t)l->delay_pos * ch;
+        for (int c = 0; c < ch; c++) slot[c] = x[(size_t)c * hist_len + i];
+        const float *old = l->delay + (size_t)((l->delay_pos - l->latency) & l->delay_mask) * ch;
+        for (int c = 0; c < ch; c++) out[(size_t)i * ch + c] = old[c];
+        l->delay_pos = (l->delay_pos + 1) & l->delay_mask;
+    }
+    l->dq_time[l->dq_head] = l->n + n - 1; /* the newest of n pushed ones */
+    l->pos_a = (int)((l->pos_a + n) % l->box_a);
+    l->pos_b = (int)((l->pos_b + n) % l->box_b);
+    l->ones += n;
+    l->n += n;
+}
+
+/* Pass 1: required gain per sample, then its minimum over the hold window (a monotonic deque
+ * of (time, value): amortised O(1) per sample). */
+static void hold_minimum(pm_limiter *l, const limiter_controls *k, int active, int n,
+                         double *gain)
+{
+    const int mask = l->dq_mask;
+    const int64_t hold = l->hold;
+    int64_t *times = l->dq_time;
+    double *vals = l->dq_val;
+    int head = l->dq_head, count = l->dq_count;
+    int64_t now = l->n;
+    double ceiling = l->ceiling_lin;
+    for (int i = 0; i < n; i++, now++) {
+        ceiling = glide(ceiling, k->ceiling_target, k->ceiling_coef);
+        double pk = active ? l->peak[i] : 0.0;
+        double r = pk > ceiling ? ceiling / pk : 1.0;
+        while (count > 0 && vals[(head + count - 1) & mask] >= r) count--; /* now irrelevant */
+        int slot = (head + count) & mask;
+        times[slot] = now;
+        vals[slot] = r;
+        count++;
+        if (times[head] <= now - hold) { /* left the window */
+            head = (head + 1) & mask;
+            count--;
+        }
+        gain[i] = vals[head];
+    }
+    l->dq_head = head;
+    l->dq_count = count;
+    l->ceiling_lin = ceiling;
+}
+
+/* Pass 2: release. Each stage only ever lowers the held gain, never raises it. */
+static void release(pm_limiter *l, const limiter_controls *k, int n, double *gain)
+{
+    double fast = l->release_fast, slow = l->release_slow;
+    for (int i = 0; i < n; i++) {
+        double held = gain[i];
+        fast = pm_min(recover(fast, k->fast_coef), held);
+        gain[i] = fast;
+    }
+    if (k->auto_release) {
+        /* slow follower of the held gain: down in ~40 ms, back in release_ms; the output takes
+         * the lower of the two, so sustained limiting releases slowly, transients fast */
+        for (int i = 0; i < n; i++) {
+            double held = gain[i];
+            slow = held < slow ? held + (slow - held) * k->slow_attack_coef
+                               : recover(slow, k->slow_release_coef);
+            gain[i] = pm_min(held, slow);
+        }
+    }
+    l->release_fast = fast;
+    l->release_slow = slow;
+}
+
+/* Pass 3: the two moving averages (running sums over rings). */
+static void smooth(pm_limiter *l, int n, double *gain)
+{
+    const int len_a = l->box_a, len_b = l->box_b;
+    double *ring_a = l->ring_a, *ring_b = l->ring_b;
+    double sum_a = l->sum_a, sum_b = l->sum_b;
+    int pos_a = l->pos_a, pos_b = l->pos_b;
+    int64_t ones = l->ones;
+    for (int i = 0; i < n; i++) {
+        double g = gain[i];
+        ones = g == 1.0 ? ones + 1 : 0;
+        /* Once the rings hold only ones, make the running sums exact again: the output then
+         * returns to unity (bit-exact) instead of carrying rounding residue forever. */
+        if (ones == len_a) sum_a = len_a;
+        if (ones == len_a + len_b) sum_b = len_b;
+        sum_a += g - ring_a[pos_a];
+        ring_a[pos_a] = g;
+        if (++pos_a == len_a) pos_a = 0;
+        g = sum_a / len_a;
+        sum_b += g - ring_b[pos_b];
+        ring_b[pos_b] = g;
+        if (++pos_b == len_b) pos_b = 0;
+        g = sum_b / len_b;
+        gain[i] = g > 1.0 ? 1.0 : g;
+    }
+    l->sum_a = sum_a;
+    l->sum_b = sum_b;
+    l->pos_a = pos_a;
+    l->pos_b = pos_b;
+    l->ones = ones;
+}
+
+/* Pass 4: bypass crossfade, delay line, gain. Returns the smallest gain applied. */
+static double apply_gain(pm_limiter *l, const limiter_controls *k, const double *gain,
+                         float *out, int n)
+{
+    const int ch = l->channels, hist_len = HIST_LEN;
+    const int latency = l->latency, mask = l->delay_mask;
+    const float *x = l->hist + PM_OS_TAPS - 1;
+    float *delay = l->delay;
+    int pos = l->delay_pos;
+    double mix = l->bypass_mix, min_gain = 1.0;
+    for (int i = 0; i < n; i++) {
+        double g = gain[i];
+        mix = glide(mix, k->bypass_target, k->bypass_coef);
+        if (mix != 0.0) g = mix == 1.0 ? 1.0 : g * (1.0 - mix) + mix;
+        min_gain = pm_min(g, min_gain);
+        float *slot = delay + (size_t)pos * ch;
+        for (int c = 0; c < ch; c++) slot[c] = x[(size_t)c * hist_len + i];
+        const float *old = delay + (size_t)((pos - latency) & mask) * ch;
+        float *o = out + (size_t)i * ch;
+        const float gf = (float)g; /* exactly 1.0f at unity: the input passes bit-exact */
+        for (int c = 0; c < ch; c++) o[c] = old[c] * gf;
+        pos = (pos + 1) & mask;
+    }
+    l->delay_pos = pos;
+    l->bypass_mix = mix;
+    return min_gain;
+}
+
 static void limiter_chunk(pm_limiter *l, const float *in, float *out, int n)
 {
     const int ch = l->channels;
-    const int hist_len = PM_OS_TAPS - 1 + PM_CHUNK;
     limiter_controls k;
     read_controls(l, &k);
-
     for (int c = 0; c < ch; c++) {
-        float *x = l->hist + (size_t)c * hist_len + PM_OS_TAPS - 1;
+        float *x = l->hist + (size_t)c * HIST_LEN + PM_OS_TAPS - 1;
         for (int i = 0; i < n; i++) x[i] = pm_sanitize(in[(size_t)i * ch + c]);
     }
     /* The chunk's samples can only need limiting if they could reach the lowest ceiling that
      * the glide will pass through in this chunk. */
-    float threshold = (float)fmin(l->ceiling_lin, k.ceiling_target);
-    detect_chunk(l, n, threshold);
-
+    float threshold = (float)pm_min(l->ceiling_lin, k.ceiling_target);
+    int active = detect_chunk(l, n, threshold);
     double min_gain = 1.0;
-    for (int i = 0; i < n; i++) {
-        l->ceiling_lin = glide(l->ceiling_lin, k.ceiling_target, k.ceiling_coef);
-        double pk = l->peak[i];
-        double r = pk > l->ceiling_lin ? l->ceiling_lin / pk : 1.0;
-        double held = sliding_min(l, r);
-
-        double fast = recover(l->release_fast, k.fast_coef);
-        l->release_fast = fast < held ? fast : held;
-        double g = l->release_fast;
-        if (k.auto_release) {
-            /* slow follower of the held gain: goes down in ~40 ms, comes back in release_ms */
-            double s = l->release_slow;
-            s = held < s ? held + (s - held) * k.slow_attack_coef : recover(s, k.slow_release_coef);
-            l->release_slow = s;
-            g = g < s ? g : s; /* still <= held: g was */
-        }
-        g = moving_average(l->ring_a, l->box_a, &l->pos_a, &l->sum_a, g);
-        g = moving_average(l->ring_b, l->box_b, &l->pos_b, &l->sum_b, g);
-        if (g > 1.0) g = 1.0; /* rounding of the running sums */
-        l->n++;
-
-        l->bypass_mix = glide(l->bypass_mix, k.bypass_target, k.bypass_coef);
-        if (l->bypass_mix != 0.0) g = g * (1.0 - l->bypass_mix) + l->bypass_mix;
-        min_gain = g < min_gain ? g : min_gain;
-
-        /* delay line: write the new frame, read the one `latency` frames ago */
-        float *slot = l->delay + (size_t)l->delay_pos * ch;
-        const float *x_new = l->hist + PM_OS_TAPS - 1 + i;
-        for (int c = 0; c < ch; c++) slot[c] = x_new[(size_t)c * hist_len];
-        const float *old = l->delay + (size_t)((l->delay_pos - l->latency) & l->delay_mask) * ch;
-        float *o = out + (size_t)i * ch;
-        if (l->bypass_mix == 1.0) {
-            for (int c = 0; c < ch; c++) o[c] = old[c];
-        } else {
-            float gf = (float)g;
-            for (int c = 0; c < ch; c++) o[c] = old[c] * gf;
-        }
-        l->delay_pos = (l->delay_pos + 1) & l->delay_mask;
+    if (!active && is_idle(l, &k)) {
+        idle_chunk(l, out, n);
+    } else {
+        double gain[PM_CHUNK];
+        hold_minimum(l, &k, active, n, gain);
+        release(l, &k, n, gain);
+        smooth(l, n, gain);
+        min_gain = apply_gain(l, &k, gain, out, n);
+        l->n += n;
     }
-
-    for (int c = 0; c < ch; c++) { /* keep the last samples as the next chunk's history */
-        float *h = l->hist + (size_t)c * hist_len;
-        memmove(h, h + n, (PM_OS_TAPS - 1) * sizeof(float));
-    }
+    shift_history(l, n);
     double gr = -pm_lin_to_db(min_gain);
     pm_store(&l->gr_db_now, gr);
     if (gr > pm_load(&l->gr_db_max)) pm_store(&l->gr_db_max, gr);

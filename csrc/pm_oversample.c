@@ -38,31 +38,31 @@ void pm_os_filter_init(pm_os_filter *f)
     }
 }
 
-/* One phase over n outputs, 8 at a time so the accumulators live in vector registers. */
-PM_HOT
-static void fir_phase(const float *h, const float *x, int n, float *y, int stride)
-{
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        float acc[8] = {0};
-        for (int j = 0; j < PM_OS_TAPS; j++) {
-            const float c = h[j];
-            const float *xs = x + i - j;
-            for (int k = 0; k < 8; k++) acc[k] += c * xs[k];
-        }
-        for (int k = 0; k < 8; k++) y[(i + k) * stride] = acc[k];
-    }
-    for (; i < n; i++) {
-        float acc = 0.0f;
-        for (int j = 0; j < PM_OS_TAPS; j++) acc += h[j] * x[i - j];
-        y[i * stride] = acc;
-    }
-}
+/* GCC/Clang generic vectors: AVX2 in the x86-64-v3 clone, SSE2 or NEON elsewhere. */
+typedef float v8f __attribute__((vector_size(32)));
 
-void pm_os_interpolate(const pm_os_filter *f, const float *x, int n, float *y)
+
+/* All three phases in one pass over x: each loaded window feeds three accumulators. Always 8
+ * outputs at a time (never a scalar tail), so a point's rounding never depends on where a
+ * block happened to end: that keeps every caller block-size invariant. */
+PM_HOT
+void pm_os_interpolate(const pm_os_filter *f, const float *x, int n, float *y1, float *y2,
+                       float *y3)
 {
-    for (int i = 0; i < n; i++) y[4 * i] = x[i - PM_OS_DELAY];
-    for (int p = 1; p <= 3; p++) fir_phase(f->phase[p - 1], x, n, y + p, 4);
+    const float *h1 = f->phase[0], *h2 = f->phase[1], *h3 = f->phase[2];
+    for (int i = 0; i < n; i += 8) {
+        v8f a1 = {0}, a2 = {0}, a3 = {0};
+        for (int j = 0; j < PM_OS_TAPS; j++) {
+            v8f xv;
+            memcpy(&xv, x + i - j, sizeof xv); /* unaligned load */
+            a1 += h1[j] * xv;
+            a2 += h2[j] * xv;
+            a3 += h3[j] * xv;
+        }
+        memcpy(y1 + i, &a1, sizeof a1);
+        memcpy(y2 + i, &a2, sizeof a2);
+        memcpy(y3 + i, &a3, sizeof a3);
+    }
 }
 
 PM_HOT
@@ -77,12 +77,12 @@ static float abs_max(const float *y, int n, float m)
 
 float pm_os_peak(const pm_os_filter *f, const float *x, int n)
 {
-    float y[4 * PM_CHUNK];
-    float m = 0.0f;
+    float y[3][PM_CHUNK + PM_OS_PAD];
+    float m = abs_max(x - PM_OS_DELAY, n, 0.0f); /* phase 0: the samples themselves */
     for (int done = 0; done < n; done += PM_CHUNK) {
         int len = n - done < PM_CHUNK ? n - done : PM_CHUNK;
-        pm_os_interpolate(f, x + done, len, y);
-        m = abs_max(y, 4 * len, m);
+        pm_os_interpolate(f, x + done, len, y[0], y[1], y[2]);
+        for (int p = 0; p < 3; p++) m = abs_max(y[p], len, m);
     }
     return m;
 }
@@ -95,7 +95,7 @@ struct pm_truepeak {
     double peak[PM_MAX_CHANNELS]; /* running maxima, linear */
 };
 
-#define HIST_LEN (PM_OS_TAPS - 1 + PM_CHUNK)
+#define HIST_LEN (PM_OS_TAPS - 1 + PM_CHUNK + PM_OS_PAD)
 
 int pm_truepeak_create(pm_truepeak **out, int channels)
 {
