@@ -42,17 +42,19 @@ struct pm_limiter {
     int started;           /* 0 until audio flowed since create/reset: parameters jump */
     double ceiling_lin;    /* gliding ceiling (with margin) */
     double bypass_mix;     /* 0 = limiting, 1 = unity gain */
-    double release_fast;   /* release smoother value, linear gain */
-    double release_slow;   /* auto-release: slow follower of the held gain */
+    double depth_fast;     /* release smoother, as depth 1 - gain (0 = unity) */
+    double depth_slow;     /* auto-release: slow follower of the held depth */
     int64_t n;             /* detector time: samples seen */
     float *hist;           /* per channel, HIST_LEN: PM_OS_TAPS - 1 history + new samples */
     float prev_point[PM_MAX_CHANNELS]; /* last 4x point of the previous chunk */
     float *points;         /* phases 1..3 of one chunk for one channel, phase-major */
     float *peak;           /* per chunk: refined peak over channels */
-    /* sliding minimum: monotonic deque of (time, value), ring of mask + 1 entries */
-    int64_t *dq_time;
-    double *dq_val;
-    int dq_head, dq_count, dq_mask;
+    /* sliding minimum over `hold` samples (van Herk/Gil-Werman): time is cut into blocks of
+     * `hold` samples; the window = a prefix of this block + a suffix of the previous one */
+    double *block_vals;    /* this block's required gains */
+    double *suffix;        /* hold + 1 suffix minima of the previous block; suffix[hold] = 1 */
+    double prefix;         /* running minimum of this block so far */
+    int hold_pos;          /* position in the block (n mod hold) */
     /* moving averages: rings of the last A and B values and their running sums */
     double *ring_a, *ring_b, sum_a, sum_b;
     int pos_a, pos_b;
@@ -69,13 +71,18 @@ static int pow2_at_least(int n)
     return p;
 }
 
+static void fill(double *a, int n, double v)
+{
+    for (int i = 0; i < n; i++) a[i] = v;
+}
+
 static void limiter_free(pm_limiter *l)
 {
     free(l->hist);
     free(l->points);
     free(l->peak);
-    free(l->dq_time);
-    free(l->dq_val);
+    free(l->block_vals);
+    free(l->suffix);
     free(l->ring_a);
     free(l->ring_b);
     free(l->delay);
@@ -101,19 +108,19 @@ int pm_limiter_create(pm_limiter **out, double sample_rate, int channels, double
     l->box_a = boxes / 2;
     l->box_b = boxes - l->box_a;
     l->hold = boxes - 1 + 2 * GUARD;
-    l->dq_mask = pow2_at_least(l->hold + 1) - 1;
-    l->delay_mask = pow2_at_least(l->latency + 1) - 1;
+    /* room for a whole chunk beyond the latency: a chunk is written before it is read */
+    l->delay_mask = pow2_at_least(l->latency + PM_CHUNK) - 1;
     pm_os_filter_init(&l->os);
 
     l->hist = calloc((size_t)channels * HIST_LEN, sizeof(float));
     l->points = calloc(3 * (PM_CHUNK + PM_OS_PAD), sizeof(float));
     l->peak = calloc(PM_CHUNK, sizeof(float));
-    l->dq_time = calloc((size_t)l->dq_mask + 1, sizeof(int64_t));
-    l->dq_val = calloc((size_t)l->dq_mask + 1, sizeof(double));
+    l->block_vals = calloc((size_t)l->hold, sizeof(double));
+    l->suffix = calloc((size_t)l->hold + 1, sizeof(double));
     l->ring_a = calloc((size_t)l->box_a, sizeof(double));
     l->ring_b = calloc((size_t)l->box_b, sizeof(double));
     l->delay = calloc((size_t)(l->delay_mask + 1) * channels, sizeof(float));
-    if (!l->hist || !l->points || !l->peak || !l->dq_time || !l->dq_val || !l->ring_a ||
+    if (!l->hist || !l->points || !l->peak || !l->block_vals || !l->suffix || !l->ring_a ||
         !l->ring_b || !l->delay) {
         limiter_free(l);
         return PM_ERR_NOMEM;
@@ -141,16 +148,19 @@ void pm_limiter_reset(pm_limiter *l)
     memset(l->hist, 0, (size_t)ch * HIST_LEN * sizeof(float));
     memset(l->prev_point, 0, sizeof l->prev_point);
     memset(l->delay, 0, (size_t)(l->delay_mask + 1) * ch * sizeof(float));
-    for (int i = 0; i < l->box_a; i++) l->ring_a[i] = 1.0;
-    for (int i = 0; i < l->box_b; i++) l->ring_b[i] = 1.0;
+    fill(l->ring_a, l->box_a, 1.0);
+    fill(l->ring_b, l->box_b, 1.0);
     l->sum_a = l->box_a;
     l->sum_b = l->box_b;
     l->pos_a = l->pos_b = 0;
     l->ones = l->box_a + l->box_b;
-    l->dq_head = l->dq_count = 0;
+    fill(l->block_vals, l->hold, 1.0);
+    fill(l->suffix, l->hold + 1, 1.0);
+    l->prefix = 1.0;
+    l->hold_pos = 0;
     l->delay_pos = 0;
     l->n = 0;
-    l->release_fast = l->release_slow = 1.0;
+    l->depth_fast = l->depth_slow = 0.0;
     l->started = 0;
     pm_store(&l->gr_db_now, 0.0);
     pm_store(&l->gr_db_max, 0.0);
@@ -220,6 +230,7 @@ static inline float fit_peak(float a, float b, float c)
 }
 
 /* Largest |4x point| over the chunk, history included (phase 0 points are the samples). */
+PM_HOT
 static float chunk_bound(const pm_limiter *l, int n)
 {
     float m = 0.0f;
@@ -321,9 +332,9 @@ static inline double recover(double g, double coef)
  * delaying, and the state stays what the full loop would have left. */
 static int is_idle(const pm_limiter *l, const limiter_controls *k)
 {
-    return l->ones >= l->box_a + l->box_b && l->release_fast == 1.0 &&
-           (!k->auto_release || l->release_slow == 1.0) && l->ceiling_lin == k->ceiling_target &&
-           l->bypass_mix == k->bypass_target && l->dq_count == 1;
+    return l->ones >= l->box_a + l->box_b && l->depth_fast == 0.0 &&
+           (!k->auto_release || l->depth_slow == 0.0) && l->ceiling_lin == k->ceiling_target &&
+           l->bypass_mix == k->bypass_target && l->prefix == 1.0;
 }
 
 static void shift_history(pm_limiter *l, int n)
@@ -335,77 +346,100 @@ static void shift_history(pm_limiter *l, int n)
     }
 }
 
+/* Moves the sanitized new frames into the delay line (a chunk always fits ahead of the
+ * latency) and returns where the chunk's delayed output starts. */
+static int delay_write(pm_limiter *l, int n)
+{
+    const int ch = l->channels, mask = l->delay_mask;
+    const float *x = l->hist + PM_OS_TAPS - 1;
+    int pos = l->delay_pos;
+    for (int i = 0; i < n; i++) {
+        float *slot = l->delay + (size_t)((pos + i) & mask) * ch;
+        for (int c = 0; c < ch; c++) slot[c] = x[(size_t)c * HIST_LEN + i];
+    }
+    l->delay_pos = (pos + n) & mask;
+    return (pos - l->latency) & mask;
+}
+
 static void idle_chunk(pm_limiter *l, float *out, int n)
 {
-    const int ch = l->channels, hist_len = HIST_LEN;
-    const float *x = l->hist + PM_OS_TAPS - 1;
+    const int ch = l->channels, mask = l->delay_mask;
+    int from = delay_write(l, n);
     for (int i = 0; i < n; i++) {
-        float *slot = l->delay + (size_t)l->delay_pos * ch;
-        for (int c = 0; c < ch; c++) slot[c] = x[(size_t)c * hist_len + i];
-        const float *old = l->delay + (size_t)((l->delay_pos - l->latency) & l->delay_mask) * ch;
+        const float *old = l->delay + (size_t)((from + i) & mask) * ch;
         for (int c = 0; c < ch; c++) out[(size_t)i * ch + c] = old[c];
-        l->delay_pos = (l->delay_pos + 1) & l->delay_mask;
     }
-    l->dq_time[l->dq_head] = l->n + n - 1; /* the newest of n pushed ones */
+    /* n more required gains of exactly 1: every value in the hold window stays 1 */
+    if (l->hold_pos + n >= l->hold) {
+        fill(l->block_vals, l->hold, 1.0);
+        fill(l->suffix, l->hold + 1, 1.0);
+    } else {
+        fill(l->block_vals + l->hold_pos, n, 1.0);
+    }
+    l->hold_pos = (int)((l->hold_pos + n) % l->hold);
     l->pos_a = (int)((l->pos_a + n) % l->box_a);
     l->pos_b = (int)((l->pos_b + n) % l->box_b);
     l->ones += n;
     l->n += n;
 }
 
-/* Pass 1: required gain per sample, then its minimum over the hold window (a monotonic deque
- * of (time, value): amortised O(1) per sample). */
+/* Pass 1: required gain per sample, then its minimum over the hold window. Branch-free but
+ * for the block turn, where the finished block's suffix minima are computed once. */
 static void hold_minimum(pm_limiter *l, const limiter_controls *k, int active, int n,
                          double *gain)
 {
-    const int mask = l->dq_mask;
-    const int64_t hold = l->hold;
-    int64_t *times = l->dq_time;
-    double *vals = l->dq_val;
-    int head = l->dq_head, count = l->dq_count;
-    int64_t now = l->n;
-    double ceiling = l->ceiling_lin;
-    for (int i = 0; i < n; i++, now++) {
-        ceiling = glide(ceiling, k->ceiling_target, k->ceiling_coef);
+    const int hold = l->hold;
+    double *vals = l->block_vals, *suffix = l->suffix;
+    double prefix = l->prefix, ceiling = l->ceiling_lin;
+    int pos = l->hold_pos;
+    for (int i = 0; i < n; i++) {
+        if (ceiling != k->ceiling_target)
+            ceiling = glide(ceiling, k->ceiling_target, k->ceiling_coef);
         double pk = active ? l->peak[i] : 0.0;
-        double r = pk > ceiling ? ceiling / pk : 1.0;
-        while (count > 0 && vals[(head + count - 1) & mask] >= r) count--; /* now irrelevant */
-        int slot = (head + count) & mask;
-        times[slot] = now;
-        vals[slot] = r;
-        count++;
-        if (times[head] <= now - hold) { /* left the window */
-            head = (head + 1) & mask;
-            count--;
+        double r = ceiling / pm_max(pk, ceiling); /* min(1, ceiling / pk) without a branch */
+        vals[pos] = r;
+        prefix = pos == 0 ? r : pm_min(prefix, r);
+        gain[i] = pm_min(prefix, suffix[pos + 1]);
+        if (++pos == hold) {
+            for (int j = hold - 1; j >= 0; j--) suffix[j] = pm_min(vals[j], suffix[j + 1]);
+            pos = 0;
         }
-        gain[i] = vals[head];
     }
-    l->dq_head = head;
-    l->dq_count = count;
+    l->prefix = prefix;
+    l->hold_pos = pos;
     l->ceiling_lin = ceiling;
 }
 
-/* Pass 2: release. Each stage only ever lowers the held gain, never raises it. */
+/* Pass 2: release, on the depth u = 1 - gain so each step is one multiply and one max (the
+ * recurrences are latency-bound). Each stage only ever deepens the held reduction. */
+static inline double decay(double u, double coef)
+{
+    u *= coef;
+    return u < 1e-6 ? 0.0 : u; /* lands on unity gain: bit-exact pass-through again */
+}
+
 static void release(pm_limiter *l, const limiter_controls *k, int n, double *gain)
 {
-    double fast = l->release_fast, slow = l->release_slow;
+    double fast = l->depth_fast, slow = l->depth_slow;
+    for (int i = 0; i < n; i++) gain[i] = 1.0 - gain[i];
     for (int i = 0; i < n; i++) {
-        double held = gain[i];
-        fast = pm_min(recover(fast, k->fast_coef), held);
+        fast = pm_max(decay(fast, k->fast_coef), gain[i]);
         gain[i] = fast;
     }
     if (k->auto_release) {
-        /* slow follower of the held gain: down in ~40 ms, back in release_ms; the output takes
-         * the lower of the two, so sustained limiting releases slowly, transients fast */
+        /* slow follower of the depth: in ~40 ms, out in release_ms; the output takes the
+         * deeper of the two, so sustained limiting releases slowly and transients fast */
         for (int i = 0; i < n; i++) {
-            double held = gain[i];
-            slow = held < slow ? held + (slow - held) * k->slow_attack_coef
-                               : recover(slow, k->slow_release_coef);
-            gain[i] = pm_min(held, slow);
+            double u = gain[i];
+            double toward = u + (slow - u) * k->slow_attack_coef;
+            double away = decay(slow, k->slow_release_coef);
+            slow = u > slow ? toward : away; /* both computed: a select, not a branch */
+            gain[i] = pm_max(u, slow);
         }
     }
-    l->release_fast = fast;
-    l->release_slow = slow;
+    for (int i = 0; i < n; i++) gain[i] = 1.0 - gain[i];
+    l->depth_fast = fast;
+    l->depth_slow = slow;
 }
 
 /* Pass 3: the two moving averages (running sums over rings). */
@@ -440,31 +474,26 @@ static void smooth(pm_limiter *l, int n, double *gain)
     l->ones = ones;
 }
 
-/* Pass 4: bypass crossfade, delay line, gain. Returns the smallest gain applied. */
-static double apply_gain(pm_limiter *l, const limiter_controls *k, const double *gain,
-                         float *out, int n)
+/* Pass 4: bypass crossfade and the gain on the delayed audio. Returns the smallest gain. */
+static double apply_gain(pm_limiter *l, const limiter_controls *k, double *gain, float *out,
+                         int n)
 {
-    const int ch = l->channels, hist_len = HIST_LEN;
-    const int latency = l->latency, mask = l->delay_mask;
-    const float *x = l->hist + PM_OS_TAPS - 1;
-    float *delay = l->delay;
-    int pos = l->delay_pos;
+    const int ch = l->channels, mask = l->delay_mask;
+    const int from = delay_write(l, n);
     double mix = l->bypass_mix, min_gain = 1.0;
-    for (int i = 0; i < n; i++) {
-        double g = gain[i];
-        mix = glide(mix, k->bypass_target, k->bypass_coef);
-        if (mix != 0.0) g = mix == 1.0 ? 1.0 : g * (1.0 - mix) + mix;
-        min_gain = pm_min(g, min_gain);
-        float *slot = delay + (size_t)pos * ch;
-        for (int c = 0; c < ch; c++) slot[c] = x[(size_t)c * hist_len + i];
-        const float *old = delay + (size_t)((pos - latency) & mask) * ch;
-        float *o = out + (size_t)i * ch;
-        const float gf = (float)g; /* exactly 1.0f at unity: the input passes bit-exact */
-        for (int c = 0; c < ch; c++) o[c] = old[c] * gf;
-        pos = (pos + 1) & mask;
+    if (mix != k->bypass_target || mix != 0.0) {
+        for (int i = 0; i < n; i++) {
+            mix = glide(mix, k->bypass_target, k->bypass_coef);
+            if (mix != 0.0) gain[i] = mix == 1.0 ? 1.0 : gain[i] * (1.0 - mix) + mix;
+        }
+        l->bypass_mix = mix;
     }
-    l->delay_pos = pos;
-    l->bypass_mix = mix;
+    for (int i = 0; i < n; i++) {
+        min_gain = pm_min(gain[i], min_gain);
+        const float *old = l->delay + (size_t)((from + i) & mask) * ch;
+        const float g = (float)gain[i]; /* exactly 1.0f at unity: the input passes bit-exact */
+        for (int c = 0; c < ch; c++) out[(size_t)i * ch + c] = old[c] * g;
+    }
     return min_gain;
 }
 
