@@ -8,11 +8,11 @@ cc="${1:-gcc}"
 runner="${2:-}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-flags=(-std=gnu11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Werror -I"$root/csrc")
+flags=(-std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror -I"$root/csrc")
 if [ -z "$runner" ]; then
-    flags+=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
-else
-    flags+=(-static)
+    flags+=(-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+else  # cross build: optimised as shipped, static so the emulator needs no target libraries
+    flags+=(-O3 -fno-math-errno -fno-trapping-math -static)
 fi
 for test in "$here"/test_*.c; do
     name="$(basename "$test" .c)"
