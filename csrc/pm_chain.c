@@ -26,13 +26,17 @@ struct pm_chain {
     pm_limiter *lim;
     pm_dither *dither;
     pm_loudness *meter;
-    pm_atomic_double input_gain_db;
+    pm_atomic_double input_gain_db, output_gain_db;
+    pm_atomic_double monitor_trim_db;
+    pm_atomic_int monitor_dim, monitor_mono;
     pm_atomic_int metering;
     stage stages[PM_STAGE_COUNT];
     int started;            /* 0 until audio flowed: parameters jump instead of gliding */
     double gain;            /* gliding input gain, linear */
+    double out_gain;        /* gliding output trim, linear */
+    double mon_gain, mon_mono; /* gliding monitor gain (linear) and mono amount (0..1) */
     double glide_coef, bypass_coef;
-    float *buf, *dry;       /* PM_CHUNK frames each */
+    float *buf, *dry, *route; /* PM_CHUNK frames each */
     uint64_t frames;
     int64_t frames_at_slow_meters; /* integrated/LRA are refreshed every 100 ms of audio */
     double comp_gr_max, lim_gr_max;
@@ -60,7 +64,8 @@ int pm_chain_create(pm_chain **out, double sample_rate, int channels, int eq_ban
     if (!err) {
         c->buf = calloc((size_t)PM_CHUNK * channels, sizeof(float));
         c->dry = calloc((size_t)PM_CHUNK * channels, sizeof(float));
-        if (!c->buf || !c->dry) err = PM_ERR_NOMEM;
+        c->route = calloc((size_t)PM_CHUNK * channels, sizeof(float));
+        if (!c->buf || !c->dry || !c->route) err = PM_ERR_NOMEM;
     }
     if (err) {
         pm_chain_destroy(&c);
@@ -69,6 +74,10 @@ int pm_chain_create(pm_chain **out, double sample_rate, int channels, int eq_ban
     c->glide_coef = pm_time_coef(GLIDE_MS, sample_rate);
     c->bypass_coef = pm_time_coef(BYPASS_MS, sample_rate);
     pm_store(&c->input_gain_db, 0.0);
+    pm_store(&c->output_gain_db, 0.0);
+    pm_store(&c->monitor_trim_db, 0.0);
+    pm_store(&c->monitor_dim, 0);
+    pm_store(&c->monitor_mono, 0);
     pm_store(&c->metering, 1);
     atomic_init(&c->seq, 0);
     pm_chain_reset(c);
@@ -87,6 +96,7 @@ void pm_chain_destroy(pm_chain **chain)
     pm_loudness_destroy(&c->meter);
     free(c->buf);
     free(c->dry);
+    free(c->route);
     free(c);
     *chain = NULL;
 }
@@ -124,6 +134,34 @@ int pm_chain_set_input_gain_db(pm_chain *c, double gain_db)
 }
 
 double pm_chain_get_input_gain_db(const pm_chain *c) { return c ? pm_load(&c->input_gain_db) : 0; }
+
+int pm_chain_set_output_gain_db(pm_chain *c, double gain_db)
+{
+    if (!c) return PM_ERR_NULL;
+    if (!pm_in_range(gain_db, -48.0, 0.0)) return PM_ERR_RANGE;
+    pm_store(&c->output_gain_db, gain_db);
+    return PM_OK;
+}
+
+double pm_chain_get_output_gain_db(const pm_chain *c) { return c ? pm_load(&c->output_gain_db) : 0; }
+
+int pm_chain_set_monitor(pm_chain *c, double trim_db, int dim, int mono)
+{
+    if (!c) return PM_ERR_NULL;
+    if (!pm_in_range(trim_db, -60.0, 12.0)) return PM_ERR_RANGE;
+    pm_store(&c->monitor_trim_db, trim_db);
+    pm_store(&c->monitor_dim, dim != 0);
+    pm_store(&c->monitor_mono, mono != 0);
+    return PM_OK;
+}
+
+void pm_chain_get_monitor(const pm_chain *c, double *trim_db, int *dim, int *mono)
+{
+    if (!c) return;
+    if (trim_db) *trim_db = pm_load(&c->monitor_trim_db);
+    if (dim) *dim = pm_load(&c->monitor_dim);
+    if (mono) *mono = pm_load(&c->monitor_mono);
+}
 
 int pm_chain_set_bypass(pm_chain *c, int stage_id, int bypass)
 {
@@ -211,12 +249,29 @@ static void apply_input_gain(pm_chain *c, const float *in, int n)
     c->gain = g;
 }
 
+/* Output trim, gliding; exactly unity costs nothing and changes nothing. */
+static void apply_output_gain(pm_chain *c, int n)
+{
+    const int ch = c->channels;
+    const double target = pm_db_to_lin(pm_load(&c->output_gain_db));
+    if (!c->started) c->out_gain = target;
+    if (c->out_gain == target && target == 1.0) return;
+    double g = c->out_gain;
+    for (int i = 0; i < n; i++) {
+        g = target + (g - target) * c->glide_coef;
+        if (fabs(g - target) < 1e-9) g = target;
+        for (int k = 0; k < ch; k++) c->buf[(size_t)i * ch + k] *= (float)g;
+    }
+    c->out_gain = g;
+}
+
 static void chain_chunk(pm_chain *c, const float *in, float *out, int n)
 {
     apply_input_gain(c, in, n);
     run_stage(c, &c->stages[PM_STAGE_EQ], c->eq, eq_run, eq_reset, n);
     run_stage(c, &c->stages[PM_STAGE_COMPRESSOR], c->comp, comp_run, comp_reset, n);
     pm_limiter_process(c->lim, c->buf, c->buf, n);
+    apply_output_gain(c, n);
     if (!pm_load(&c->stages[PM_STAGE_DITHER].bypass))
         pm_dither_process(c->dither, c->buf, c->buf, n);
     if (pm_load(&c->metering)) pm_loudness_add(c->meter, c->buf, n);
@@ -278,6 +333,76 @@ int pm_chain_process(pm_chain *c, const float *in, float *out, int64_t frames)
     for (int64_t done = 0; done < frames; done += PM_CHUNK) {
         int n = frames - done < PM_CHUNK ? (int)(frames - done) : PM_CHUNK;
         chain_chunk(c, in + done * ch, out + done * ch, n);
+    }
+    c->frames += (uint64_t)frames;
+    if (frames) publish(c);
+    pm_fpmode_leave(&fp);
+    return PM_OK;
+}
+
+static int map_ok(const int *map, int count, int limit)
+{
+    for (int k = 0; k < count; k++)
+        if (map[k] < 0 || map[k] >= limit) return 0;
+    return 1;
+}
+
+/* The monitor feed of one chunk of the master (c->buf) into the device buffer. */
+static void write_monitor(pm_chain *c, float *dev, int dev_ch, const int *map, int n)
+{
+    const int ch = c->channels;
+    const double trim = pm_load(&c->monitor_trim_db) - (pm_load(&c->monitor_dim) ? 20.0 : 0.0);
+    const double gain_target = pm_db_to_lin(trim);
+    const double mono_target = pm_load(&c->monitor_mono) ? 1.0 : 0.0;
+    if (!c->started) {
+        c->mon_gain = gain_target;
+        c->mon_mono = mono_target;
+    }
+    double g = c->mon_gain, mono = c->mon_mono;
+    for (int i = 0; i < n; i++) {
+        g = gain_target + (g - gain_target) * c->glide_coef;
+        mono = mono_target + (mono - mono_target) * c->glide_coef;
+        const float *x = c->buf + (size_t)i * ch;
+        float sum = 0.0f;
+        for (int k = 0; k < ch; k++) sum += x[k];
+        const float avg = sum / ch, gf = (float)g, mf = (float)mono;
+        for (int k = 0; k < ch; k++)
+            dev[(size_t)i * dev_ch + map[k]] = (x[k] + (avg - x[k]) * mf) * gf;
+    }
+    c->mon_gain = g;
+    c->mon_mono = mono;
+}
+
+int pm_chain_process_device(pm_chain *c, const float *dev_in, int in_channels,
+                            const int *in_map, float *dev_out, int out_channels,
+                            const int *out_map, const int *monitor_map, int64_t frames)
+{
+    if (!c || !in_map || !out_map || ((!dev_in || !dev_out) && frames)) return PM_ERR_NULL;
+    if (frames < 0) return PM_ERR_FRAMES;
+    const int ch = c->channels;
+    if (in_channels < 1 || out_channels < 1 || !map_ok(in_map, ch, in_channels) ||
+        !map_ok(out_map, ch, out_channels) || (monitor_map && !map_ok(monitor_map, ch, out_channels)))
+        return PM_ERR_INDEX;
+    pm_fpmode fp;
+    pm_fpmode_enter(&fp);
+    for (int64_t done = 0; done < frames; done += PM_CHUNK) {
+        int n = frames - done < PM_CHUNK ? (int)(frames - done) : PM_CHUNK;
+        const float *src = dev_in + done * in_channels;
+        float *dst = dev_out + done * out_channels;
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < ch; k++)
+                c->route[(size_t)i * ch + k] = src[(size_t)i * in_channels + in_map[k]];
+        int was_started = c->started;
+        chain_chunk(c, c->route, c->route, n);
+        memset(dst, 0, (size_t)n * out_channels * sizeof(float));
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < ch; k++)
+                dst[(size_t)i * out_channels + out_map[k]] = c->route[(size_t)i * ch + k];
+        if (monitor_map) {
+            c->started = was_started; /* let the monitor jump to its settings on the first chunk */
+            write_monitor(c, dst, out_channels, monitor_map, n);
+            c->started = 1;
+        }
     }
     c->frames += (uint64_t)frames;
     if (frames) publish(c);

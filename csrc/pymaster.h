@@ -183,10 +183,23 @@ int pm_chain_set_input_gain_db(pm_chain *chain, double gain_db);   /* [-24, 24] 
 double pm_chain_get_input_gain_db(const pm_chain *chain);
 int pm_chain_set_bypass(pm_chain *chain, int stage, int bypass);
 int pm_chain_get_bypass(const pm_chain *chain, int stage);
+/* Output trim after the limiter, [-48, 0] dB (never above 0: the ceiling stays a promise). */
+int pm_chain_set_output_gain_db(pm_chain *chain, double gain_db);
+double pm_chain_get_output_gain_db(const pm_chain *chain);
+/* Monitor feed (live): trim [-60, 12] dB, dim (-20 dB) and mono check, all gliding. */
+int pm_chain_set_monitor(pm_chain *chain, double trim_db, int dim, int mono);
+void pm_chain_get_monitor(const pm_chain *chain, double *trim_db, int *dim, int *mono);
 /* Output metering costs a 4x oversampler; offline renders may measure elsewhere. Default on. */
 int pm_chain_set_metering(pm_chain *chain, int enabled);
 int pm_chain_latency(const pm_chain *chain);
 int pm_chain_process(pm_chain *chain, const float *in, float *out, int64_t frames);
+/* Live I/O in one call: the chain's channel k is read from device input channel in_map[k] of
+ * an interleaved buffer in_channels wide; the master goes to device output channel out_map[k]
+ * (out_channels wide, unmapped channels get silence) and, when monitor_map is not NULL, also to
+ * monitor_map[k] through the monitor trim/dim/mono. Maps have `channels` entries. */
+int pm_chain_process_device(pm_chain *chain, const float *dev_in, int in_channels,
+                            const int *in_map, float *dev_out, int out_channels,
+                            const int *out_map, const int *monitor_map, int64_t frames);
 /* Lock-free copy of the meters; callable from any thread while audio runs. */
 void pm_chain_meters(const pm_chain *chain, pm_meter_snapshot *snapshot);
 /* CDEF-END */

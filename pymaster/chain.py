@@ -95,6 +95,28 @@ class Chain:
         check(lib.pm_chain_set_input_gain_db(self._ptr, value), "input_gain_db")
 
     @property
+    def output_gain_db(self):
+        """Trim after the limiter, -48..0 dB (never above 0, so the ceiling still holds)."""
+        return lib.pm_chain_get_output_gain_db(self._ptr)
+
+    @output_gain_db.setter
+    def output_gain_db(self, value):
+        value = check_range("output_gain_db", value, -48, 0, " dB")
+        check(lib.pm_chain_set_output_gain_db(self._ptr, value), "output_gain_db")
+
+    def set_monitor(self, trim_db=0.0, dim=False, mono=False):
+        """Monitor feed settings for live use: trim (-60..12 dB), dim (-20 dB), mono check."""
+        trim_db = check_range("monitor trim_db", trim_db, -60, 12, " dB")
+        check(lib.pm_chain_set_monitor(self._ptr, trim_db, bool(dim), bool(mono)), "monitor")
+
+    @property
+    def monitor(self):
+        """Monitor settings as a dict (trim_db, dim, mono)."""
+        trim, dim, mono = ffi.new("double *"), ffi.new("int *"), ffi.new("int *")
+        lib.pm_chain_get_monitor(self._ptr, trim, dim, mono)
+        return {"trim_db": trim[0], "dim": bool(dim[0]), "mono": bool(mono[0])}
+
+    @property
     def dither_bits(self):
         """Quantise the output to 16 or 24 bits with TPDF dither; 0 leaves it float."""
         return lib.pm_dither_get_bits(self._dither)

@@ -155,3 +155,40 @@ def test_stages_belong_to_the_chain():
     with pytest.raises(ValueError, match="input_gain_db"):
         chain.input_gain_db = 40
     assert "Limiter(" in repr(chain)
+
+
+def test_output_trim_is_exact_after_glide():
+    x = programme(2.0, level_db=-20.0)  # quiet: nothing else changes the level
+    chain = pymaster.Chain(48000, 2, eq_bands=0)
+    chain.set_bypass("compressor")
+    chain.output_gain_db = -6.0
+    y = chain.render(x)
+    np.testing.assert_allclose(y, x * np.float32(10 ** (-6 / 20)), rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="output_gain_db"):
+        chain.output_gain_db = 3.0
+
+
+def test_process_device_routes_channels_and_feeds_monitor():
+    from pymaster._buffers import float_ptr
+    from pymaster._native import ffi, lib
+    frames = 4800
+    rng = np.random.default_rng(4)
+    dev_in = (rng.standard_normal((frames, 4)) * 0.05).astype(np.float32)
+    dev_out = np.full((frames, 6), 9.0, np.float32)
+    chain = pymaster.Chain(48000, 2, eq_bands=0)
+    chain.set_bypass("compressor")
+    chain.set_bypass("limiter")
+    chain.set_monitor(trim_db=-6.0, mono=True)
+    in_map, out_map, mon_map = (ffi.new("int[]", m) for m in ([2, 3], [0, 1], [4, 5]))
+    code = lib.pm_chain_process_device(chain._ptr, float_ptr(dev_in), 4, in_map,
+                                       float_ptr(dev_out), 6, out_map, mon_map, frames)
+    assert code == 0
+    lat = chain.latency_samples
+    np.testing.assert_array_equal(dev_out[lat:, 0:2], dev_in[:-lat, 2:4])
+    assert not dev_out[:, 2:4].any()  # unmapped channels are silent
+    mono = dev_in[:-lat, 2:4].mean(axis=1) * 10 ** (-6 / 20)
+    np.testing.assert_allclose(dev_out[lat:, 4], mono, atol=1e-6)
+    np.testing.assert_allclose(dev_out[lat:, 5], mono, atol=1e-6)
+    bad = ffi.new("int[]", [2, 7])
+    assert lib.pm_chain_process_device(chain._ptr, float_ptr(dev_in), 4, bad, float_ptr(dev_out),
+                                       6, out_map, ffi.NULL, frames) == lib.PM_ERR_INDEX
