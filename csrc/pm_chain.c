@@ -272,7 +272,7 @@ static void chain_chunk(pm_chain *c, const float *in, float *out, int n)
     run_stage(c, &c->stages[PM_STAGE_COMPRESSOR], c->comp, comp_run, comp_reset, n);
     pm_limiter_process(c->lim, c->buf, c->buf, n);
     apply_output_gain(c, n);
-    if (!pm_load(&c->stages[PM_STAGE_DITHER].bypass))
+    if (!pm_load(&c->stages[PM_STAGE_DITHER].bypass) && pm_dither_get_bits(c->dither))
         pm_dither_process(c->dither, c->buf, c->buf, n);
     if (pm_load(&c->metering)) pm_loudness_add(c->meter, c->buf, n);
     memcpy(out, c->buf, (size_t)n * c->channels * sizeof(float));

@@ -18,6 +18,8 @@ typedef struct {
 } band_target;
 
 typedef struct {
+    int seen_type, seen_enabled;   /* the targets as last read, to notice changes cheaply */
+    double seen_freq, seen_gain, seen_q;
     int type, active;              /* active: filter is not the identity */
     double log_freq, gain_db, log_q; /* gliding values (log domain for frequency and Q) */
     double b0, b1, b2, a1, a2;     /* normalised coefficients (a0 = 1) */
@@ -27,6 +29,7 @@ struct pm_eq {
     double fs;
     int channels, bands;
     int started;                   /* 0 until audio flowed: parameters jump instead of gliding */
+    int settled;                   /* the last control tick changed nothing */
     int64_t n;                     /* samples processed, for the control grid */
     double glide_coef;             /* per control tick */
     band_target target[PM_MAX_EQ_BANDS];
@@ -79,6 +82,7 @@ void pm_eq_reset(pm_eq *eq)
     memset(eq->state, 0, (size_t)(eq->bands ? eq->bands : 1) * eq->channels * 2 * sizeof(double));
     eq->n = 0;
     eq->started = 0;
+    eq->settled = 0;
 }
 
 int pm_eq_bands(const pm_eq *eq) { return eq ? eq->bands : 0; }
@@ -181,19 +185,39 @@ static inline double glide(double v, double target, double coef)
     return fabs(v - target) < 1e-7 ? target : v;
 }
 
+/* Whether a control tick could change anything: something still glides or a target moved. */
+static int needs_tick(const pm_eq *eq)
+{
+    if (!eq->settled) return 1;
+    for (int i = 0; i < eq->bands; i++) {
+        const band_target *t = &eq->target[i];
+        const band_now *b = &eq->now[i];
+        if (pm_load(&t->type) != b->seen_type || pm_load(&t->enabled) != b->seen_enabled ||
+            pm_load(&t->freq_hz) != b->seen_freq || pm_load(&t->gain_db) != b->seen_gain ||
+            pm_load(&t->q) != b->seen_q)
+            return 1;
+    }
+    return 0;
+}
+
 /* One control tick: move every band toward its target and redesign what moved. A disabled
  * gain band glides to 0 dB first and only then stops filtering, so switching it is silent. */
 static void control_tick(pm_eq *eq)
 {
     const int first = !eq->started;
     eq->started = 1;
+    eq->settled = 1;
     for (int i = 0; i < eq->bands; i++) {
         band_target *t = &eq->target[i];
         band_now *b = &eq->now[i];
-        int type = pm_load(&t->type), enabled = pm_load(&t->enabled);
+        int type = b->seen_type = pm_load(&t->type);
+        int enabled = b->seen_enabled = pm_load(&t->enabled);
+        b->seen_freq = pm_load(&t->freq_hz);
+        b->seen_gain = pm_load(&t->gain_db);
+        b->seen_q = pm_load(&t->q);
         int is_pass = type == PM_BAND_HIGH_PASS || type == PM_BAND_LOW_PASS;
-        double lf = log(pm_load(&t->freq_hz)), lq = log(pm_load(&t->q));
-        double g = enabled && !is_pass ? pm_load(&t->gain_db) : 0.0;
+        double lf = log(b->seen_freq), lq = log(b->seen_q);
+        double g = enabled && !is_pass ? b->seen_gain : 0.0;
         /* nothing to glide from, or nothing sensible to glide between */
         int jump = first || type != b->type || (is_pass && !enabled);
         double nlf = jump ? lf : glide(b->log_freq, lf, eq->glide_coef);
@@ -204,7 +228,10 @@ static void control_tick(pm_eq *eq)
         b->log_freq = nlf;
         b->log_q = nlq;
         b->gain_db = ng;
-        if (changed) design(b, eq->fs);
+        if (changed) {
+            design(b, eq->fs);
+            eq->settled = 0;
+        }
         b->active = is_pass ? enabled : ng != 0.0;
     }
 }
@@ -215,7 +242,7 @@ typedef double v2d __attribute__((vector_size(16)));
  * bands' recurrences are independent chains, so the CPU overlaps them instead of waiting on
  * one filter at a time. An odd last channel runs with a silent partner lane. */
 PM_HOT
-static void run_bands(pm_eq *eq, float *buf, int n)
+static void run_bands(pm_eq *eq, float *buf, int64_t n)
 {
     const int ch = eq->channels;
     int active[PM_MAX_EQ_BANDS], count = 0;
@@ -242,7 +269,7 @@ static void run_bands(pm_eq *eq, float *buf, int n)
             s2[j] = (v2d){st[1], pair ? st[3] : 0.0};
         }
         float *p = buf + c;
-        for (int k = 0; k < n; k++) {
+        for (int64_t k = 0; k < n; k++) {
             float *frame = p + (size_t)k * ch;
             v2d x = {frame[0], pair ? frame[1] : 0.0f};
             for (int j = 0; j < count; j++) {
@@ -273,15 +300,21 @@ int pm_eq_process(pm_eq *eq, const float *in, float *out, int64_t frames)
     const int ch = eq->channels;
     int64_t total = frames * ch;
     for (int64_t i = 0; i < total; i++) out[i] = pm_sanitize(in[i]);
-    int64_t done = 0;
+    /* Filter in runs as long as the coefficients stay put; a tick that may change them ends
+     * the run first. */
+    int64_t done = 0, run_start = 0;
     while (done < frames) {
-        if (eq->n % CONTROL_PERIOD == 0) control_tick(eq);
+        if (eq->n % CONTROL_PERIOD == 0 && needs_tick(eq)) {
+            run_bands(eq, out + run_start * ch, done - run_start);
+            run_start = done;
+            control_tick(eq);
+        }
         int64_t to_tick = CONTROL_PERIOD - eq->n % CONTROL_PERIOD;
-        int n = (int)(frames - done < to_tick ? frames - done : to_tick);
-        run_bands(eq, out + done * ch, n);
+        int64_t n = frames - done < to_tick ? frames - done : to_tick;
         done += n;
         eq->n += n;
     }
+    run_bands(eq, out + run_start * ch, done - run_start);
     pm_fpmode_leave(&fp);
     return PM_OK;
 }
