@@ -8,24 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "pymaster.h"
-
-#define CHECK(cond)                                                               \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            exit(1);                                                              \
-        }                                                                         \
-    } while (0)
-
-static unsigned long long rng_state = 0x9e3779b97f4a7c15ull;
-static float noise(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
-}
 
 static pm_compressor *make(int channels, pm_compressor_params *p)
 {

@@ -6,26 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "pymaster.h"
-
-#define CHECK(cond)                                                               \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            exit(1);                                                              \
-        }                                                                         \
-    } while (0)
-#define NEAR(a, b, tol) (fabs((a) - (b)) <= (tol))
-
-static unsigned long long rng_state = 0x9e3779b97f4a7c15ull;
-static unsigned next_u32(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state >> 32);
-}
-static float noise(void) { return (float)(next_u32() * (2.0 / 4294967296.0) - 1.0); }
 
 /* Stereo sine at `db` dBFS peak in both channels. */
 static float *stereo_sine(int fs, int frames, double freq, double db)
