@@ -410,34 +410,39 @@ static void hold_minimum(pm_limiter *l, const limiter_controls *k, int active, i
     l->ceiling_lin = ceiling;
 }
 
-/* Pass 2: release, on the depth u = 1 - gain so each step is one multiply and one max (the
- * recurrences are latency-bound). Each stage only ever deepens the held reduction. */
-static inline double decay(double u, double coef)
-{
-    u *= coef;
-    return u < 1e-6 ? 0.0 : u; /* lands on unity gain: bit-exact pass-through again */
-}
+/* Pass 2: release, on the depth u = 1 - gain so each step is one multiply and one max. The
+ * fast and slow recurrences share one loop so the CPU runs their latency chains side by side.
+ * Each stage only ever deepens the held reduction. Depths under UNITY_DEPTH are applied as
+ * exactly unity (bit-exact pass-through); the state itself is snapped to 0 at chunk ends,
+ * which lie on an absolute grid, so the result never depends on the caller's block sizes. */
+#define UNITY_DEPTH 1e-6
 
 static void release(pm_limiter *l, const limiter_controls *k, int n, double *gain)
 {
     double fast = l->depth_fast, slow = l->depth_slow;
-    for (int i = 0; i < n; i++) gain[i] = 1.0 - gain[i];
-    for (int i = 0; i < n; i++) {
-        fast = pm_max(decay(fast, k->fast_coef), gain[i]);
-        gain[i] = fast;
-    }
+    const double fast_coef = k->fast_coef;
     if (k->auto_release) {
         /* slow follower of the depth: in ~40 ms, out in release_ms; the output takes the
          * deeper of the two, so sustained limiting releases slowly and transients fast */
+        const double attack = k->slow_attack_coef, away_coef = k->slow_release_coef;
         for (int i = 0; i < n; i++) {
-            double u = gain[i];
-            double toward = u + (slow - u) * k->slow_attack_coef;
-            double away = decay(slow, k->slow_release_coef);
-            slow = u > slow ? toward : away; /* both computed: a select, not a branch */
-            gain[i] = pm_max(u, slow);
+            fast = pm_max(fast * fast_coef, 1.0 - gain[i]);
+            double toward = fast + (slow - fast) * attack;
+            double away = slow * away_coef;
+            slow = fast > slow ? toward : away; /* both computed: a select, not a branch */
+            double depth = pm_max(fast, slow);
+            gain[i] = depth < UNITY_DEPTH ? 1.0 : 1.0 - depth;
+        }
+    } else {
+        for (int i = 0; i < n; i++) {
+            fast = pm_max(fast * fast_coef, 1.0 - gain[i]);
+            gain[i] = fast < UNITY_DEPTH ? 1.0 : 1.0 - fast;
         }
     }
-    for (int i = 0; i < n; i++) gain[i] = 1.0 - gain[i];
+    if ((l->n + n) % PM_CHUNK == 0) {
+        fast = fast < UNITY_DEPTH ? 0.0 : fast;
+        slow = slow < UNITY_DEPTH ? 0.0 : slow;
+    }
     l->depth_fast = fast;
     l->depth_slow = slow;
 }
@@ -534,9 +539,11 @@ int pm_limiter_process(pm_limiter *l, const float *in, float *out, int64_t frame
     pm_fpmode fp;
     pm_fpmode_enter(&fp);
     const int ch = l->channels;
-    for (int64_t done = 0; done < frames; done += PM_CHUNK) {
-        int n = frames - done < PM_CHUNK ? (int)(frames - done) : PM_CHUNK;
-        limiter_chunk(l, in + done * ch, out + done * ch, n);
+    /* chunks end on an absolute grid of PM_CHUNK samples, whatever the block size */
+    for (int64_t done = 0, n; done < frames; done += n) {
+        int64_t to_grid = PM_CHUNK - l->n % PM_CHUNK;
+        n = frames - done < to_grid ? frames - done : to_grid;
+        limiter_chunk(l, in + done * ch, out + done * ch, (int)n);
     }
     pm_fpmode_leave(&fp);
     return PM_OK;
