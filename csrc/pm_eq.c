@@ -242,7 +242,7 @@ typedef double v2d __attribute__((vector_size(16)));
  * bands' recurrences are independent chains, so the CPU overlaps them instead of waiting on
  * one filter at a time. An odd last channel runs with a silent partner lane. */
 PM_HOT
-static void run_bands(pm_eq *eq, float *buf, int64_t n)
+static void run_bands(pm_eq *eq, const float *in, float *out, int64_t n)
 {
     const int ch = eq->channels;
     int active[PM_MAX_EQ_BANDS], count = 0;
@@ -259,7 +259,10 @@ static void run_bands(pm_eq *eq, float *buf, int64_t n)
         a2[count] = (v2d){b->a2, b->a2};
         count++;
     }
-    if (!count) return;
+    if (!count) {
+        for (int64_t i = 0; i < n * ch; i++) out[i] = pm_sanitize(in[i]);
+        return;
+    }
     for (int c = 0; c < ch; c += 2) {
         const int pair = c + 1 < ch;
         v2d s1[PM_MAX_EQ_BANDS], s2[PM_MAX_EQ_BANDS];
@@ -268,10 +271,10 @@ static void run_bands(pm_eq *eq, float *buf, int64_t n)
             s1[j] = (v2d){st[0], pair ? st[2] : 0.0};
             s2[j] = (v2d){st[1], pair ? st[3] : 0.0};
         }
-        float *p = buf + c;
         for (int64_t k = 0; k < n; k++) {
-            float *frame = p + (size_t)k * ch;
-            v2d x = {frame[0], pair ? frame[1] : 0.0f};
+            const float *src = in + (size_t)k * ch + c;
+            float *frame = out + (size_t)k * ch + c;
+            v2d x = {pm_sanitize(src[0]), pair ? pm_sanitize(src[1]) : 0.0f};
             for (int j = 0; j < count; j++) {
                 v2d y = b0[j] * x + s1[j];
                 s1[j] = b1[j] * x - a1[j] * y + s2[j];
@@ -298,14 +301,12 @@ int pm_eq_process(pm_eq *eq, const float *in, float *out, int64_t frames)
     pm_fpmode fp;
     pm_fpmode_enter(&fp);
     const int ch = eq->channels;
-    int64_t total = frames * ch;
-    for (int64_t i = 0; i < total; i++) out[i] = pm_sanitize(in[i]);
     /* Filter in runs as long as the coefficients stay put; a tick that may change them ends
      * the run first. */
     int64_t done = 0, run_start = 0;
     while (done < frames) {
         if (eq->n % CONTROL_PERIOD == 0 && needs_tick(eq)) {
-            run_bands(eq, out + run_start * ch, done - run_start);
+            run_bands(eq, in + run_start * ch, out + run_start * ch, done - run_start);
             run_start = done;
             control_tick(eq);
         }
@@ -314,7 +315,7 @@ int pm_eq_process(pm_eq *eq, const float *in, float *out, int64_t frames)
         done += n;
         eq->n += n;
     }
-    run_bands(eq, out + run_start * ch, done - run_start);
+    run_bands(eq, in + run_start * ch, out + run_start * ch, done - run_start);
     pm_fpmode_leave(&fp);
     return PM_OK;
 }
