@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 from signals import programme, ref_true_peak_db
-from scipy.signal import butter, sosfilt
+from scipy.signal import butter, chirp, sosfilt
 
 import pymaster
 
@@ -36,6 +36,8 @@ def stress_signals(fs, seconds=1.5, seed=7):
         "fs/4 at 45 deg": two(np.sin(2 * np.pi * fs / 4 * t + np.pi / 4)),
         "fs/4 at 45 deg +20 dB": two(np.sin(2 * np.pi * fs / 4 * t + np.pi / 4)) * 10.0,
         "music +20 dB": programme(seconds, fs, seed=seed, level_db=20.0),
+        "chirp to Nyquist +12 dB": two(chirp(t, 20, t[-1], 0.49 * fs)) * 4.0,
+        "0.47 fs tone +12 dB": two(np.sin(2 * np.pi * 0.47 * fs * t + 1.0)) * 4.0,
     }
 
 
