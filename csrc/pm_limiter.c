@@ -229,17 +229,33 @@ static inline float fit_peak(float a, float b, float c)
     return sqrtf(b * b + d * d / (4.0f * (1.0f - cos_w * cos_w)));
 }
 
-/* Largest |4x point| over the chunk, history included (phase 0 points are the samples). */
-PM_HOT
-static float chunk_bound(const pm_limiter *l, int n)
+/* Copies one channel of the interleaved input behind its history, sanitised; returns the
+ * largest magnitude among the history and the new samples. Constant strides for mono and
+ * stereo let the compiler vectorise the gather. */
+static inline float gather(const float *in, int ch, int c, int n, float *h)
 {
     float m = 0.0f;
-    for (int c = 0; c < l->channels; c++) {
-        const float *h = l->hist + (size_t)c * HIST_LEN;
-        for (int i = 0; i < PM_OS_TAPS - 1 + n; i++) {
-            float a = fabsf(h[i]);
-            m = a > m ? a : m;
-        }
+    for (int i = 0; i < PM_OS_TAPS - 1; i++) m = pm_maxf(m, fabsf(h[i]));
+    float *x = h + PM_OS_TAPS - 1;
+    for (int i = 0; i < n; i++) {
+        x[i] = pm_sanitize(in[(size_t)i * ch + c]);
+        m = pm_maxf(m, fabsf(x[i]));
+    }
+    return m;
+}
+
+/* Deinterleaves a chunk into the per-channel histories and returns an upper bound of every
+ * 4x point it can produce: max |sample| times the interpolator's worst-case gain. */
+PM_HOT
+static float deinterleave(pm_limiter *l, const float *in, int n)
+{
+    const int ch = l->channels;
+    float m = 0.0f;
+    for (int c = 0; c < ch; c++) {
+        float *h = l->hist + (size_t)c * HIST_LEN;
+        float v = ch == 2 ? gather(in, 2, c, n, h) : ch == 1 ? gather(in, 1, 0, n, h)
+                                                            : gather(in, ch, c, n, h);
+        m = pm_maxf(m, v);
     }
     return m * l->os.l1_max;
 }
@@ -249,11 +265,11 @@ static float chunk_bound(const pm_limiter *l, int n)
 
 /* Fills l->peak[i] with the refined peak over channels of the interval starting at x[i - D].
  * Returns 0 when no peak in the chunk can reach the threshold (nothing to limit). */
-static int detect_chunk(pm_limiter *l, int n, float threshold)
+static int detect_chunk(pm_limiter *l, int n, float bound, float threshold)
 {
     const int hist_len = HIST_LEN;
     float *y1 = l->points, *y2 = y1 + PM_CHUNK + PM_OS_PAD, *y3 = y2 + PM_CHUNK + PM_OS_PAD;
-    if (chunk_bound(l, n) * GRID_EXCESS <= threshold) {
+    if (bound * GRID_EXCESS <= threshold) {
         for (int c = 0; c < l->channels; c++) { /* the next chunk still needs its neighbour */
             const float *x = l->hist + (size_t)c * hist_len + PM_OS_TAPS - 1;
             pm_os_interpolate(&l->os, x + n - 1, 1, y1, y2, y3);
@@ -504,17 +520,13 @@ static double apply_gain(pm_limiter *l, const limiter_controls *k, double *gain,
 
 static void limiter_chunk(pm_limiter *l, const float *in, float *out, int n)
 {
-    const int ch = l->channels;
     limiter_controls k;
     read_controls(l, &k);
-    for (int c = 0; c < ch; c++) {
-        float *x = l->hist + (size_t)c * HIST_LEN + PM_OS_TAPS - 1;
-        for (int i = 0; i < n; i++) x[i] = pm_sanitize(in[(size_t)i * ch + c]);
-    }
+    float bound = deinterleave(l, in, n);
     /* The chunk's samples can only need limiting if they could reach the lowest ceiling that
      * the glide will pass through in this chunk. */
     float threshold = (float)pm_min(l->ceiling_lin, k.ceiling_target);
-    int active = detect_chunk(l, n, threshold);
+    int active = detect_chunk(l, n, bound, threshold);
     double min_gain = 1.0;
     if (!active && is_idle(l, &k)) {
         idle_chunk(l, out, n);
