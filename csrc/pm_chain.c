@@ -40,6 +40,7 @@ struct pm_chain {
     uint64_t frames;
     int64_t frames_at_slow_meters; /* integrated/LRA are refreshed every 100 ms of audio */
     double comp_gr_max, lim_gr_max;
+    pm_atomic_double comp_gr_window, lim_gr_window; /* maxima since the last take */
     /* published meters */
     atomic_uint seq;        /* odd while the audio thread writes */
     pm_meter_snapshot snap;
@@ -116,6 +117,8 @@ void pm_chain_reset(pm_chain *c)
     c->frames = 0;
     c->frames_at_slow_meters = 0;
     c->comp_gr_max = c->lim_gr_max = 0.0;
+    pm_store(&c->comp_gr_window, 0.0);
+    pm_store(&c->lim_gr_window, 0.0);
     publish(c);
 }
 
@@ -292,10 +295,30 @@ static double max_over_channels(double (*get)(const pm_loudness *, int), const p
 
 /* Writes the snapshot under the sequence lock. Integrated loudness and LRA scan histograms, so
  * they are refreshed every 100 ms of audio rather than every block. */
+/* Raises an atomic maximum that another thread may reset to 0 at any time. */
+static void raise_max(pm_atomic_double *m, double v)
+{
+    double old = pm_load(m);
+    while (v > old && !atomic_compare_exchange_weak_explicit(m, &old, v, memory_order_relaxed,
+                                                             memory_order_relaxed)) {
+    }
+}
+
+void pm_chain_take_gain_reduction(pm_chain *c, double *compressor_db, double *limiter_db)
+{
+    if (!c) return;
+    double comp = atomic_exchange_explicit(&c->comp_gr_window, 0.0, memory_order_relaxed);
+    double lim = atomic_exchange_explicit(&c->lim_gr_window, 0.0, memory_order_relaxed);
+    if (compressor_db) *compressor_db = comp;
+    if (limiter_db) *limiter_db = lim;
+}
+
 static void publish(pm_chain *c)
 {
     double cgr = pm_compressor_take_max_gain_reduction_db(c->comp);
     double lgr = pm_limiter_take_max_gain_reduction_db(c->lim);
+    raise_max(&c->comp_gr_window, cgr);
+    raise_max(&c->lim_gr_window, lgr);
     c->comp_gr_max = cgr > c->comp_gr_max ? cgr : c->comp_gr_max;
     c->lim_gr_max = lgr > c->lim_gr_max ? lgr : c->lim_gr_max;
     int slow = c->frames == 0 || (int64_t)c->frames - c->frames_at_slow_meters >= c->fs / 10;

@@ -200,6 +200,8 @@ int pm_chain_process(pm_chain *chain, const float *in, float *out, int64_t frame
 int pm_chain_process_device(pm_chain *chain, const float *dev_in, int in_channels,
                             const int *in_map, float *dev_out, int out_channels,
                             const int *out_map, const int *monitor_map, int64_t frames);
+/* Largest gain reduction of each stage since the previous call (dB, >= 0); resets both. */
+void pm_chain_take_gain_reduction(pm_chain *chain, double *compressor_db, double *limiter_db);
 /* Lock-free copy of the meters; callable from any thread while audio runs. */
 void pm_chain_meters(const pm_chain *chain, pm_meter_snapshot *snapshot);
 /* CDEF-END */

@@ -34,10 +34,10 @@ class Processor:
     def _c(self, name):
         return getattr(lib, f"pm_{self._c_name}_{name}")
 
-    def _check_owned(self):
+    def _check_owned(self, instead="process the chain instead"):
         if self._owner is not None:
             raise RuntimeError(f"this {type(self).__name__.lower()} belongs to a Chain; "
-                               "process the chain instead")
+                               f"{instead}")
 
     def process(self, audio, out=None):
         """Process a block and return it.

@@ -193,6 +193,15 @@ class Chain:
         """Clear all signal history and meters; parameters are kept. Not while audio runs."""
         lib.pm_chain_reset(self._ptr)
 
+    def take_max_gain_reduction_db(self):
+        """Largest gain reduction of (compressor, limiter) since the previous call, in dB.
+
+        The stages' own ``take_max_gain_reduction_db`` belongs to the chain; use this one.
+        """
+        comp, lim = ffi.new("double *"), ffi.new("double *")
+        lib.pm_chain_take_gain_reduction(self._ptr, comp, lim)
+        return comp[0], lim[0]
+
     def meters(self):
         """A consistent snapshot of the output meters (safe from any thread)."""
         lib.pm_chain_meters(self._ptr, self._snapshot)

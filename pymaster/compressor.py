@@ -173,6 +173,7 @@ class Compressor(Processor):
 
     def take_max_gain_reduction_db(self):
         """Return the largest gain reduction (dB) since the previous call, and start anew."""
+        self._check_owned("use Chain.take_max_gain_reduction_db()")
         return lib.pm_compressor_take_max_gain_reduction_db(self._ptr)
 
     def __repr__(self):

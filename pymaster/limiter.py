@@ -86,6 +86,7 @@ class Limiter(Processor):
 
     def take_max_gain_reduction_db(self):
         """Largest gain reduction since the previous call, in dB; resets it."""
+        self._check_owned("use Chain.take_max_gain_reduction_db()")
         return lib.pm_limiter_take_max_gain_reduction_db(self._ptr)
 
     def __repr__(self):

@@ -192,3 +192,16 @@ def test_process_device_routes_channels_and_feeds_monitor():
     bad = ffi.new("int[]", [2, 7])
     assert lib.pm_chain_process_device(chain._ptr, float_ptr(dev_in), 4, bad, float_ptr(dev_out),
                                        6, out_map, ffi.NULL, frames) == lib.PM_ERR_INDEX
+
+
+def test_take_max_gain_reduction_per_window():
+    chain = mastering_chain()
+    x = programme(2.0, level_db=0.0)
+    chain.process(x[:48000])
+    comp_db, lim_db = chain.take_max_gain_reduction_db()
+    assert lim_db > 1.0 and comp_db > 0.5
+    assert chain.take_max_gain_reduction_db() == (0.0, 0.0)  # taken: starts anew
+    chain.process(np.zeros((4800, 2), np.float32))
+    assert chain.take_max_gain_reduction_db()[1] < lim_db
+    with pytest.raises(RuntimeError, match="take_max_gain_reduction_db"):
+        chain.limiter.take_max_gain_reduction_db()
