@@ -169,6 +169,9 @@ def build_parser():
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--overwrite", action="store_true")
     d.set_defaults(run=cmd_demo)
+
+    from .live_cli import add_commands as add_live_commands  # devices, live
+    add_live_commands(commands)
     return parser
 
 
@@ -188,9 +191,12 @@ def main(argv=None):
         if args.debug:
             raise
         code = EXIT_NOT_REACHED if isinstance(exc, TargetNotReached) else EXIT_ERROR
-        if isinstance(exc, (UserError, ValueError)):
-            message = str(exc)
+        if isinstance(exc, UserError):  # may list choices on further lines (e.g. devices)
+            message = str(exc).strip()
+        elif isinstance(exc, ValueError):
+            message = " ".join(str(exc).split())
         else:  # not expected: still one line, the traceback is one flag away
-            message = f"{type(exc).__name__}: {exc} (run with --debug for details)"
-        print(f"pymaster: error: {' '.join(message.split())}", file=sys.stderr)
+            message = " ".join(f"{type(exc).__name__}: {exc} (run with --debug for details)"
+                               .split())
+        print(f"pymaster: error: {message}", file=sys.stderr)
         return code

@@ -1,0 +1,239 @@
+"""``pymaster live`` as one library call: run a LiveEngine until told to stop.
+
+The control thread (this one) owns everything that is not audio: signals (SIGTERM/SIGINT stop;
+headless, SIGHUP reloads the device config and preset while audio runs), the reconnect policy
+when the device is missing or lost, the meter display or periodic log lines, and occasional
+young-generation garbage collection (automatic collection is off while streaming so that it can
+never start inside the audio callback).
+"""
+import gc
+import logging
+import signal
+import sys
+import threading
+import time
+
+from .devices import load_device_config
+from .errors import UserError
+from .live import BackendStuck, LiveEngine
+from .live_display import meter_line
+
+log = logging.getLogger("pymaster.live")
+EXIT_RESTART = 75   # EX_TEMPFAIL: only a new process can reopen the device (see BackendStuck)
+TICK_S = 0.1        # control loop period: the display's ~10 Hz
+HOUSEKEEPING_S = 10.0
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (rich's live display redirects it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def setup_logging():
+    if not log.handlers:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("pymaster live: %(levelname)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+class _Control:
+    """What the signal handlers ask for; `wake` cuts the control loop's sleep short."""
+
+    def __init__(self):
+        self.stop = False
+        self.reload = False
+        self.wake = threading.Event()
+
+    def sleep(self, seconds):
+        self.wake.wait(seconds)
+        self.wake.clear()
+
+    def install(self, hup_reloads):
+        """SIGTERM/SIGINT stop; SIGHUP reloads when headless (a daemon's convention), else it
+        means the terminal went away and stops too."""
+        def stop(signum, frame):
+            self.stop = True
+            self.wake.set()
+
+        def reload(signum, frame):
+            self.reload = True
+            self.wake.set()
+
+        self.previous = {s: signal.signal(s, h) for s, h in
+                         ((signal.SIGTERM, stop), (signal.SIGINT, stop),
+                          (signal.SIGHUP, reload if hup_reloads else stop))}
+
+    def uninstall(self):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def _start(engine, control, retry):
+    """Open the device; with `retry`, wait and try again as the config's [reconnect] says."""
+    cfg, attempt = engine.config, 0
+    while not control.stop:
+        attempt += 1
+        try:
+            engine.start()
+            return True
+        except UserError as exc:
+            if not retry or (cfg.attempts and attempt >= cfg.attempts):
+                raise
+            if attempt == 1:
+                log.error("%s", exc)
+            log.warning("device not available (attempt %d); retrying in %g s",
+                        attempt, cfg.retry_s)
+            control.sleep(cfg.retry_s)
+    return False
+
+
+def _report_start(engine, preset):
+    lat, dev = engine.latency(), engine.device
+    mon = engine.config.monitor
+    log.info("streaming: %s (%s), %d Hz, %s-frame blocks, %d channels in %s -> out %s%s",
+             dev.name, dev.host_api, engine.config.sample_rate,
+             engine.config.block_size or "host", engine.config.channels,
+             list(engine.config.inputs), list(engine.config.outputs),
+             f", monitor -> {list(mon.outputs)}" if mon else "")
+    log.info("latency: %.2f ms total = interface in %.2f + out %.2f + lookahead %.2f ms "
+             "(%d samples)", lat["total_s"] * 1e3, lat["input_s"] * 1e3, lat["output_s"] * 1e3,
+             lat["lookahead_s"] * 1e3, lat["total_samples"])
+    log.info("preset: %s, input gain %+.1f dB", preset.name if preset else "none (defaults)",
+             engine.input_gain_db)
+
+
+def _reload(engine, load_preset, preset_spec):
+    try:
+        config = load_device_config(engine.config.path)
+        preset = load_preset(preset_spec) if preset_spec else None
+        changes = engine.reload(config, preset)
+    except (UserError, ValueError) as exc:
+        log.error("reload failed, running on unchanged: %s", exc)
+        return
+    log.info("reloaded without stopping audio: %s",
+             "; ".join(changes) if changes else "no changes")
+
+
+def run_live(device, preset=None, *, input_gain_db=0.0, headless=False, log_interval_s=10.0,
+             duration_s=None, load_preset=None):
+    """Master live until SIGTERM/SIGINT (or `duration_s`); returns the exit status (0).
+
+    Parameters
+    ----------
+    device : str or path
+        Device config file, or the name of a shipped one (``configs/devices/NAME.toml``).
+    preset : str, optional
+        Preset name or file (issue 3's loader); reloaded on SIGHUP.
+    input_gain_db : float
+        Drive into the chain (see :class:`pymaster.live.LiveEngine`).
+    headless : bool
+        No terminal display: meters are logged every `log_interval_s`; a missing device is
+        waited for as the config's ``[reconnect]`` says instead of failing at once.
+    duration_s : float, optional
+        Stop by itself after this long (scripts, tests).
+
+    Raises
+    ------
+    UserError
+        Bad config or preset, or the device is not available (not headless).
+    BackendStuck
+        The device was lost and PortAudio cannot be reset in this process: exit with
+        :data:`EXIT_RESTART` without running exit handlers (``os._exit``) so that a service
+        manager starts a fresh process.
+    """
+    if load_preset is None:
+        from .presets import load_preset
+    setup_logging()
+    config = load_device_config(device)
+    preset_obj = load_preset(preset) if preset else None
+    engine = LiveEngine(config, preset_obj, input_gain_db)
+    control = _Control()
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        control.install(hup_reloads=headless)
+    target = preset_obj.target_lufs if preset_obj else None
+    display = _make_display(target) if not headless and sys.stderr.isatty() else None
+    shown = False
+    try:
+        if not _start(engine, control, retry=headless):
+            return 0
+        _report_start(engine, preset_obj)
+        if display is not None:
+            display.start(engine, f"pymaster live: {engine.device.name}")
+            shown = True
+        _loop(engine, control, display, target, display is None, log_interval_s,
+              duration_s, lambda: _reload(engine, load_preset, preset))
+    finally:
+        if shown:
+            display.stop()
+        try:
+            engine.stop()
+        finally:
+            if in_main:
+                control.uninstall()
+    x = engine.xruns
+    log.info("stopped after %d blocks; xruns %d (%s)", engine.blocks, x["total"],
+             ", ".join(f"{k} {v}" for k, v in x.items() if k != "total" and v) or "none")
+    return 0
+
+
+def _make_display(target):
+    try:
+        from .live_display import MeterDisplay
+        return MeterDisplay(target)
+    except ImportError:
+        log.warning("rich is not installed: meters go to the log instead")
+        return None
+
+
+def _loop(engine, control, display, target, log_meters, log_interval_s, duration_s, reload):
+    start = last_log = last_gc = time.monotonic()
+    seen_xruns = 0
+    while not control.stop:
+        control.sleep(TICK_S)
+        now = time.monotonic()
+        if control.reload:
+            control.reload = False
+            reload()
+        if not engine.alive():
+            _recover(engine, control)
+            continue
+        xruns = engine.xruns["total"]
+        if xruns != seen_xruns:
+            log.warning("xruns: %d so far (+%d)", xruns, xruns - seen_xruns)
+            seen_xruns = xruns
+        if display is not None:
+            display.update()
+        if log_meters and now - last_log >= log_interval_s:
+            log.info("%s", meter_line(engine, target))
+            last_log = now
+        if now - last_gc >= HOUSEKEEPING_S:
+            gc.collect(1)  # here, in the control thread: cycles made by the display and logs
+            last_gc = now
+        if duration_s is not None and now - start >= duration_s:
+            break
+
+
+def _recover(engine, control):
+    """The stream stopped by itself: say so, close it, and reopen per the config."""
+    name = engine.device.name if engine.device else engine.config.device
+    log.error("device lost: %r stopped delivering audio (unplugged, or the server went "
+              "away?); reopening as %s [reconnect] says", name, engine.config.path)
+    try:
+        engine.stop()
+    except BackendStuck as exc:
+        log.error("%s: cannot reopen in this process; exiting with status %d so that the "
+                  "service manager starts pymaster again", exc, EXIT_RESTART)
+        raise
+    if _start(engine, control, retry=True):
+        log.info("reopened %r", engine.device.name)
+        _report_start(engine, engine.preset)

@@ -1,0 +1,113 @@
+"""A private JACK server (dummy backend) and port wiring for the live tests.
+
+See ../shared/notes/realtime-testing.md: the dummy backend carries real audio with real-time
+pacing and real xrun reporting, with no sound card.
+"""
+import os
+import shutil
+import subprocess
+import time
+
+RATE, PERIOD = 48000, 64
+
+
+def available():
+    return all(shutil.which(tool) for tool in ("jackd", "jack_lsp", "jack_connect",
+                                                 "jack_disconnect", "jack_metro"))
+
+
+class JackServer:
+    """``jackd -n NAME -d dummy``; stop() terminates and reaps it (no zombie holding NAME)."""
+
+    def __init__(self, name, capture=2, playback=4, rate=RATE, period=PERIOD, log_path=None):
+        self.name = name
+        self.log_path = log_path  # jackd's messages (xrun reports name the late client)
+        self.args = ["jackd", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period),
+                     "-C", str(capture), "-P", str(playback)]
+        self.process = None
+
+    def env(self):
+        return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
+
+    def start(self, timeout=10.0):
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(self.args, env=self.env(), stdout=log, stderr=log)
+        finally:
+            if self.log_path:
+                log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jackd exited with status {self.process.returncode}")
+            if self.ports() is not None:
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"jackd -n {self.name} did not answer within {timeout} s")
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def log_size(self):
+        return os.path.getsize(self.log_path)
+
+    def log_since(self, offset):
+        """jackd's log lines written after byte `offset` (see log_size)."""
+        with open(self.log_path, "rb") as f:
+            f.seek(offset)
+            return [line.decode(errors="replace").strip() for line in f.read().split(b"\n")
+                    if line.strip()]
+
+    def _run(self, *args, check=True):
+        return subprocess.run(args, env=self.env(), capture_output=True, text=True, timeout=10,
+                              check=check)
+
+    def ports(self):
+        """Port names, or None if the server does not answer."""
+        result = self._run("jack_lsp", "-s", self.name, check=False)
+        return result.stdout.split() if result.returncode == 0 else None
+
+    def connections(self):
+        """{port: [connected ports]} from ``jack_lsp -c``."""
+        out, current = {}, None
+        for line in self._run("jack_lsp", "-s", self.name, "-c").stdout.splitlines():
+            if line.startswith((" ", "\t")):
+                out[current].append(line.strip())
+            else:
+                current = line.strip()
+                out[current] = []
+        return out
+
+    def disconnect_all(self, client):
+        for port, peers in self.connections().items():
+            if port.startswith(client + ":"):
+                for peer in peers:
+                    self._run("jack_disconnect", "-s", self.name, port, peer, check=False)
+
+    def connect(self, source, destination, timeout=5.0):
+        """jack_connect, retried while a just-started client is not active yet."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self._run("jack_connect", "-s", self.name, source, destination, check=False)
+            if result.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"jack_connect {source} {destination}: {result.stderr}")
+            time.sleep(0.05)
+
+    def wait_for_client(self, client, gone=False, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            present = any(p.startswith(client + ":") for p in self.ports() or [])
+            if present != gone:
+                return True
+            time.sleep(0.05)
+        return False
