@@ -12,8 +12,8 @@
 3. Converts to time with an assumed A72 IPC (instructions per cycle) and clock: a Pi 4 runs at
    1.5 GHz (1.8 GHz on boards from 2020 on). IPC 1.0 is a pessimistic figure for this
    float-heavy, vectorised code on a 3-wide out-of-order core; 1.5 a typical one.
-4. Adds the Python callback's own overhead (cffi trampoline, GIL, one C call), measured on this
-   machine and scaled by an assumed 5x (range 4-8x) slower CPython on the Pi 4.
+The audio callback itself is C (pm_live_callback calls pm_chain_process_device and bumps
+counters): no Python runs on the audio thread, so nothing else is added.
 
 Needs: gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user (all in .ci/run).
 """
@@ -23,14 +23,12 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = ["-std=gnu11", "-O3", "-fno-math-errno", "-fno-trapping-math", "-static"]
 CLOCKS_GHZ = (1.5, 1.8)
 IPCS = (1.0, 1.5)
-PY_SLOWDOWN = 5.0
 RATE = 48000
 
 _IN = re.compile(r"^0x([0-9a-f]+):\s")
@@ -67,32 +65,6 @@ def count_instructions(binary, blocks, frames):
     return total
 
 
-def python_overhead_us(frames, blocks=200, reps=50):
-    """This machine: (live callback through its C trampoline) - (the chain's C work), per block.
-
-    The C work per block is timed as one C call over `blocks` blocks; the trampoline is called
-    from Python, which adds one Python->C call: the overhead is overstated a little.
-    """
-    sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
-    from pymaster.live import c_callback
-    from test_bench_live import live_fixture  # the benchmark's own setup
-
-    callback, args, (c_fn, c_args), buffers = live_fixture(frames, blocks)
-    trampoline = c_callback(callback)
-    long_call = c_args[:-1] + (frames * blocks,)
-    best_c = best_cb = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        c_fn(*long_call)
-        t1 = time.perf_counter()
-        for _ in range(blocks):
-            trampoline(*args)
-        t2 = time.perf_counter()
-        best_c, best_cb = min(best_c, (t1 - t0) / blocks), min(best_cb, (t2 - t1) / blocks)
-    del buffers  # alive until here
-    return max(best_cb - best_c, 0.0) * 1e6, best_c * 1e6
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=64)
@@ -105,20 +77,14 @@ def main(argv=None):
         build(binary)
         i1, i2 = (count_instructions(binary, b, frames) for b in (b1, b2))
     per_block = (i2 - i1) / (b2 - b1)
-    py_us, c_us_here = python_overhead_us(frames)
     print(f"aarch64 instructions per {frames}-frame block (chain, C): {per_block:,.0f} "
           f"({per_block / frames:,.0f} per frame)")
-    print(f"this machine: C chain {c_us_here:.1f} us/block, Python callback overhead "
-          f"{py_us:.1f} us/block; Pi 4 Python overhead assumed {PY_SLOWDOWN:g}x: "
-          f"{py_us * PY_SLOWDOWN:.0f} us")
     print(f"block period at {RATE} Hz: {period_us:.0f} us")
     for ghz in CLOCKS_GHZ:
         for ipc in IPCS:
             c_us = per_block / (ipc * ghz * 1e3)
-            total = c_us + py_us * PY_SLOWDOWN
-            print(f"  A72 {ghz} GHz, IPC {ipc}: C {c_us:5.1f} us ({100 * c_us / period_us:4.1f}%)"
-                  f" + Python {py_us * PY_SLOWDOWN:4.0f} us = {total:5.1f} us "
-                  f"({100 * total / period_us:4.1f}% of the period)")
+            print(f"  A72 {ghz} GHz, IPC {ipc}: {c_us:5.1f} us per callback "
+                  f"({100 * c_us / period_us:4.1f}% of the period)")
     return 0
 
 

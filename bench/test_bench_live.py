@@ -1,9 +1,9 @@
-"""CPU of the live path per callback at 48 kHz stereo: the Python callback exactly as PortAudio
-calls it (raw pointers, status flags, one pm_chain_process_device call with a monitor feed),
-invoked directly on preallocated device buffers. Goal: <= 5% of the block period.
+"""CPU of the live path per callback at 48 kHz stereo: the audio callback exactly as PortAudio
+calls it (``pm_live_callback``: raw pointers, status flags, one pm_chain_process_device call with
+a monitor feed), on preallocated device buffers. Goal: <= 5% of the block period.
 
-"via C trampoline" calls the cffi C callback pointer instead, as PortAudio does; from Python that
-adds one Python->C call, so it overstates the real cost a little.
+PortAudio calls the C function directly; here it is called from Python, which adds one
+Python->C call per block, so the figure overstates the real cost a little.
 """
 import numpy as np
 import pytest
@@ -11,9 +11,9 @@ from signals import programme
 
 import pymaster
 from pymaster._buffers import float_ptr
-from pymaster._native import ffi, lib
+from pymaster._native import lib
 from pymaster.devices import parse_device_config
-from pymaster.live import EQ_BANDS, Routing, apply_preset, c_callback, make_callback
+from pymaster.live import EQ_BANDS, LiveCallback, Routing, apply_preset
 from pymaster.presets import load_preset
 
 FS = 48000
@@ -31,26 +31,24 @@ def live_fixture(frames, blocks=1):
     chain.input_gain_db = 10.0  # keep the limiter busy
     chain.set_monitor(-6.0)
     routing = Routing.build(cfg, 2, 4)
-    counters = [0] * 6
-    callback = make_callback(chain, routing, counters)
+    callback = LiveCallback(chain, routing)
     dev_in = np.ascontiguousarray(programme(1.0, FS, level_db=-6.0)[:frames * blocks])
     dev_out = np.zeros((frames * blocks, 4), np.float32)
     pin, pout = float_ptr(dev_in), float_ptr(dev_out)
-    args = (pin, pout, frames, ffi.NULL, 0, ffi.NULL)
-    c_args = (callback.keep[0]._ptr, pin, 2, routing.in_map, pout, 4, routing.out_map,
+    args = (pin, pout, frames, 0)
+    c_args = (chain._ptr, pin, 2, routing.in_map, pout, 4, routing.out_map,
               routing.monitor_map, frames)
     return callback, args, (lib.pm_chain_process_device, c_args), (dev_in, dev_out)
 
 
-@pytest.mark.parametrize("via", ["python", "C trampoline"])
 @pytest.mark.parametrize("block", [32, 64, 128])
-def test_live_callback_cpu(benchmark, report_figure, block, via):
+def test_live_callback_cpu(benchmark, report_figure, block):
     callback = live_fixture(block)[0]
     src = np.ascontiguousarray(programme(BLOCKS * block / FS + 0.1, FS, level_db=-6.0))
     dev_out = np.zeros((BLOCKS * block, 4), np.float32)
-    fn = callback if via == "python" else c_callback(callback)
-    calls = [(float_ptr(src[i * block:]), float_ptr(dev_out[i * block:]), block, ffi.NULL, 0,
-              ffi.NULL) for i in range(BLOCKS)]
+    fn = callback
+    calls = [(float_ptr(src[i * block:]), float_ptr(dev_out[i * block:]), block, 0)
+             for i in range(BLOCKS)]
 
     def run():
         for args in calls:
@@ -59,7 +57,7 @@ def test_live_callback_cpu(benchmark, report_figure, block, via):
     benchmark(run)
     per_block = benchmark.stats.stats.median / BLOCKS
     period = block / FS
-    print(f"\nlive callback ({via}) block {block}: {per_block * 1e6:.1f} us per callback, "
+    print(f"\nlive callback block {block}: {per_block * 1e6:.1f} us per callback, "
           f"period {period * 1e6:.0f} us")
-    report_figure(f"live callback ({via}) block {block}: CPU per callback",
+    report_figure(f"live callback block {block}: CPU per callback",
                   100 * per_block / period, 5.0, "% of period", higher_is_better=False)

@@ -127,6 +127,7 @@ pm_compressor *pm_chain_compressor(pm_chain *c) { return c ? c->comp : NULL; }
 pm_limiter *pm_chain_limiter(pm_chain *c) { return c ? c->lim : NULL; }
 pm_dither *pm_chain_dither(pm_chain *c) { return c ? c->dither : NULL; }
 int pm_chain_latency(const pm_chain *c) { return c ? pm_limiter_latency(c->lim) : 0; }
+int pm_chain_channels(const pm_chain *c) { return c ? c->channels : 0; }
 
 int pm_chain_set_input_gain_db(pm_chain *c, double gain_db)
 {

@@ -192,6 +192,7 @@ void pm_chain_get_monitor(const pm_chain *chain, double *trim_db, int *dim, int 
 /* Output metering costs a 4x oversampler; offline renders may measure elsewhere. Default on. */
 int pm_chain_set_metering(pm_chain *chain, int enabled);
 int pm_chain_latency(const pm_chain *chain);
+int pm_chain_channels(const pm_chain *chain);
 int pm_chain_process(pm_chain *chain, const float *in, float *out, int64_t frames);
 /* Live I/O in one call: the chain's channel k is read from device input channel in_map[k] of
  * an interleaved buffer in_channels wide; the master goes to device output channel out_map[k]
@@ -200,6 +201,27 @@ int pm_chain_process(pm_chain *chain, const float *in, float *out, int64_t frame
 int pm_chain_process_device(pm_chain *chain, const float *dev_in, int in_channels,
                             const int *in_map, float *dev_out, int out_channels,
                             const int *out_map, const int *monitor_map, int64_t frames);
+/* ---- Live: the audio callback itself, in C, so the audio thread never enters Python ---- */
+enum {
+    PM_LIVE_BLOCKS = 0,          /* callbacks run */
+    PM_LIVE_INPUT_UNDERFLOW = 1, /* PortAudio's status bits 1, 2, 4, 8: xruns */
+    PM_LIVE_INPUT_OVERFLOW = 2,
+    PM_LIVE_OUTPUT_UNDERFLOW = 3,
+    PM_LIVE_OUTPUT_OVERFLOW = 4,
+    PM_LIVE_ERRORS = 5,          /* failed chain calls */
+    PM_LIVE_COUNTERS = 6
+};
+typedef struct pm_live pm_live;
+/* Binds a chain (which must outlive it) to a device's channel layout; the maps are copied. */
+int pm_live_create(pm_live **out, pm_chain *chain, int in_channels, const int *in_map,
+                   int out_channels, const int *out_map, const int *monitor_map);
+void pm_live_destroy(pm_live **live);
+/* PortAudio's PaStreamCallback, with user = the pm_live: one chain call, counters, continue. */
+int pm_live_callback(const void *input, void *output, unsigned long frames,
+                     const void *time_info, unsigned long status, void *user);
+/* Lock-free copy of the PM_LIVE_COUNTERS counters. */
+void pm_live_counters(const pm_live *live, uint64_t *counts);
+
 /* Largest gain reduction of each stage since the previous call (dB, >= 0); resets both. */
 void pm_chain_take_gain_reduction(pm_chain *chain, double *compressor_db, double *limiter_db);
 /* Lock-free copy of the meters; callable from any thread while audio runs. */

@@ -1,41 +1,32 @@
 """Live mastering engine: the chain on an audio interface, one C call per PortAudio callback.
 
-Threads. PortAudio's audio thread runs only the callback made by :func:`make_callback`: one
-``pm_chain_process_device`` call on the interface's own interleaved buffers, and plain-int
-counters. Everything else (opening streams, presets, meters, signals, a MIDI thread) runs in
+Threads. PortAudio's audio thread runs only ``pm_live_callback``, a C function (see
+:class:`LiveCallback`): one ``pm_chain_process_device`` call on the interface's own interleaved
+buffers, and atomic counters. It never enters Python, so it never waits for the GIL and the
+garbage collector cannot run in it. Everything else (opening streams, presets, meters, signals, a MIDI thread) runs in
 other threads and reaches the audio only through the chain's thread-safe setters, which glide
 in C, or by opening a new stream. The control side serialises itself with ``engine.control``,
 a lock the audio thread never takes.
 """
 import gc
 import inspect
-import sys
 import threading
 import time
 from dataclasses import dataclass
 
-import cffi
-
 from . import devices
-from ._native import ffi, lib
+from ._native import created, ffi, lib
 from .chain import Chain
 from .compressor import Compressor
 from .errors import UserError
 
-# PortAudio's PaStreamCallback, declared for a private ABI-level FFI so that the callback gets raw
-# pointers: sounddevice's RawStream would wrap every block in new buffer and flag objects.
-_pa = cffi.FFI()
-_pa.cdef("typedef int pa_callback(const void *input, void *output, unsigned long frames, "
-         "const void *time_info, unsigned long status, void *user);")
-PA_CONTINUE, PA_ABORT = 0, 2
-
-# Counter slots (a list of plain ints, written by the audio thread only). The first four are
-# PortAudio's callback status bits 1, 2, 4, 8; every one of them is an xrun.
-BLOCKS, INPUT_UNDERFLOW, INPUT_OVERFLOW, OUTPUT_UNDERFLOW, OUTPUT_OVERFLOW, ERRORS = range(6)
+# Counter slots of pm_live_counters: blocks, PortAudio's callback status bits 1, 2, 4, 8 (every
+# one of them an xrun), failed chain calls.
+BLOCKS, INPUT_UNDERFLOW, INPUT_OVERFLOW, OUTPUT_UNDERFLOW, OUTPUT_OVERFLOW, ERRORS = range(
+    lib.PM_LIVE_COUNTERS)
 XRUN_NAMES = ("input_underflow", "input_overflow", "output_underflow", "output_overflow")
 
 EQ_BANDS = lib.PM_MAX_EQ_BANDS  # every preset fits the running chain; unused bands cost nothing
-SWITCH_INTERVAL_S = 0.0002      # GIL hand-over bound while streaming (Python's default: 5 ms)
 _COMPRESSOR_DEFAULTS = {name: p.default for name, p in
                         inspect.signature(Compressor.__init__).parameters.items()
                         if p.kind is p.KEYWORD_ONLY}
@@ -65,52 +56,40 @@ class Routing:
         return cls(in_channels, out_channels, cmap(config.inputs), cmap(config.outputs), monitor)
 
 
-def make_callback(chain, routing, counters):
-    """The audio callback: one C call per block, no allocation beyond int temporaries.
+class LiveCallback:
+    """The audio callback: ``pm_live_callback`` bound to a chain and a device's channel layout.
 
     Parameters
     ----------
     chain : Chain
-        Processes the block (kept alive by the callback).
+        Processes the blocks; kept alive as long as this object.
     routing : Routing
         Device channel counts and maps.
-    counters : list of int
-        Slots ``BLOCKS .. ERRORS``, incremented in place.
-
-    Returns
-    -------
-    callable
-        ``callback(input_ptr, output_ptr, frames, time_info, status, user) -> int`` with
-        PortAudio's signature; wrap it with :func:`c_callback` for a stream.
     """
-    process = lib.pm_chain_process_device
-    handle = chain._ptr
-    in_ch, out_ch = routing.in_channels, routing.out_channels
-    in_map, out_map, mon_map = routing.in_map, routing.out_map, routing.monitor_map
-    c = counters
 
-    def callback(inp, out, frames, time_info, status, user):
-        if status:
-            if status & 1:
-                c[1] += 1
-            if status & 2:
-                c[2] += 1
-            if status & 4:
-                c[3] += 1
-            if status & 8:
-                c[4] += 1
-        if process(handle, inp, in_ch, in_map, out, out_ch, out_map, mon_map, frames):
-            c[5] += 1
-        c[0] += 1
-        return 0
+    def __init__(self, chain, routing):
+        self.chain = chain
+        self._ptr = created("pm_live", lib.pm_live_create, lib.pm_live_destroy, chain._ptr,
+                            routing.in_channels, routing.in_map, routing.out_channels,
+                            routing.out_map, routing.monitor_map)
+        self._counts = ffi.new(f"uint64_t[{lib.PM_LIVE_COUNTERS}]")
 
-    callback.keep = (chain, routing)  # the C call uses their memory
-    return callback
+    def __call__(self, inp, out, frames, status=0):
+        """Run one block as PortAudio would (tests and benchmarks): raw pointers in and out."""
+        return lib.pm_live_callback(inp, out, frames, ffi.NULL, status, self._ptr)
 
+    def portaudio_args(self, pa_ffi):
+        """``callback`` and ``userdata`` for a PortAudio stream opened through `pa_ffi`
+        (sounddevice's FFI): plain addresses, cast on that side."""
+        function = int(ffi.cast("uintptr_t", ffi.addressof(lib, "pm_live_callback")))
+        user = int(ffi.cast("uintptr_t", self._ptr))
+        return {"callback": function, "userdata": pa_ffi.cast("void *", user)}
 
-def c_callback(callback):
-    """A C function pointer for PortAudio calling `callback` (abort the stream on exception)."""
-    return _pa.callback("pa_callback", callback, error=PA_ABORT)
+    @property
+    def counters(self):
+        """list of int: blocks, xruns by kind, failed chain calls (slots ``BLOCKS..ERRORS``)."""
+        lib.pm_live_counters(self._ptr, self._counts)
+        return list(self._counts)
 
 
 def apply_preset(chain, preset):
@@ -166,8 +145,6 @@ class LiveEngine:
         The running chain. Its setters are safe from any thread and glide; take
         ``engine.control`` around multi-step changes (a preset, a reload) so that they do not
         interleave.
-    counters : list of int
-        Blocks processed, xruns by kind, failed C calls (see :attr:`xruns`).
     """
 
     def __init__(self, config, preset=None, input_gain_db=0.0):
@@ -175,17 +152,24 @@ class LiveEngine:
         self.preset = preset
         self.input_gain_db = input_gain_db
         self.control = threading.RLock()
-        self.counters = [0] * 6
+        self._callback = None
+        self._past_counts = [0] * lib.PM_LIVE_COUNTERS  # from callbacks of earlier streams
         self.chain = None
         self.stream = None
         self.device = None
         self._gc_was_enabled = None
-        self._switch_interval = None
         self._last_blocks = 0
         self._last_seen = 0.0
         self._open_key = None
 
     # ---- reading (any thread) ----
+    @property
+    def counters(self):
+        """list of int: blocks processed, xruns by kind, failed C calls (see :attr:`xruns`),
+        summed over every stream this engine opened."""
+        now = self._callback.counters if self._callback else [0] * len(self._past_counts)
+        return [a + b for a, b in zip(self._past_counts, now)]
+
     @property
     def running(self):
         return self.stream is not None
@@ -264,13 +248,16 @@ class LiveEngine:
                 self.chain = self._build_chain()
             routing = Routing.build(self.config, self.device.in_channels,
                                     self.device.out_channels)
-            self._callback = c_callback(make_callback(self.chain, routing, self.counters))
+            if self._callback is not None:
+                self._past_counts = self.counters
+            self._callback = LiveCallback(self.chain, routing)
             try:
                 stream = sd._StreamBase(  # sounddevice's base stream takes a C callback
                     "duplex", samplerate=self.config.sample_rate,
                     blocksize=self.config.block_size, device=self.device.index,
                     channels=(self.device.in_channels, self.device.out_channels),
-                    dtype="float32", latency=self.config.latency, callback=self._callback)
+                    dtype="float32", latency=self.config.latency,
+                    **self._callback.portaudio_args(sd._ffi))
             except sd.PortAudioError as exc:
                 raise devices.DeviceConfigError(f"{self.config.path}: cannot open "
                                                 f"{self.device.name!r}: {exc}") from None
@@ -374,19 +361,17 @@ class LiveEngine:
                 raise
             return changes + ["stream reopened"]
 
-    # ---- garbage collection stays out of the audio thread while streaming ----
+    # ---- garbage collection: the audio thread runs no Python, but pauses elsewhere (MIDI,
+    # display) stay short and predictable if only the control loop collects ----
     def _quiet_gc(self):
         if self._gc_was_enabled is None:
             self._gc_was_enabled = gc.isenabled()
-            self._switch_interval = sys.getswitchinterval()
             gc.collect()
             gc.freeze()    # everything alive now is never scanned again
-            gc.disable()   # no automatic collection can start inside the callback
-            sys.setswitchinterval(SWITCH_INTERVAL_S)  # the callback waits less for the GIL
+            gc.disable()   # collections run where the control loop chooses (live_run)
 
     def _restore_gc(self):
         if self._gc_was_enabled is not None:
-            sys.setswitchinterval(self._switch_interval)
             gc.unfreeze()
             if self._gc_was_enabled:
                 gc.enable()

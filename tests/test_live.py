@@ -20,9 +20,8 @@ from signals import programme, ref_true_peak_db
 
 from pymaster import devices
 from pymaster._buffers import float_ptr
-from pymaster._native import ffi
 from pymaster.devices import DeviceConfigError, parse_device_config
-from pymaster.live import LiveEngine, make_callback, Routing
+from pymaster.live import LiveCallback, LiveEngine, Routing
 from pymaster.presets import load_preset
 
 # find_spec, not import: PortAudio must not scan for JACK before the test server is up.
@@ -208,12 +207,11 @@ def test_callback_does_not_allocate(jack, make_engine):
 
     chain = Chain(RATE, 2, eq_bands=16)
     routing = Routing.build(config(), 2, 4)
-    counters = [0] * 6
-    callback = make_callback(chain, routing, counters)
+    callback = LiveCallback(chain, routing)
     src = programme(0.1, RATE, level_db=0.0)[:PERIOD]
     out = np.zeros((PERIOD, 4), np.float32)
-    args = (float_ptr(src), float_ptr(out), PERIOD, ffi.NULL, 0, ffi.NULL)
-    calls = [args, args[:4] + (6, ffi.NULL)] * 5000  # clean and xrun-flagged blocks
+    args = (float_ptr(src), float_ptr(out), PERIOD, 0)
+    calls = [args, args[:3] + (6,)] * 5000  # clean and xrun-flagged blocks
     warm = calls[:1000]
     tracemalloc.start()
     try:
@@ -225,6 +223,7 @@ def test_callback_does_not_allocate(jack, make_engine):
             callback(*call)
         after, peak = tracemalloc.get_traced_memory()
         assert after - before <= 0 and peak - before < 1024, (after - before, peak - before)
+        counters = callback.counters
         assert counters[0] == 11000 and counters[2] == counters[3] == 5500
 
         engine = make_engine(load_preset("streaming"), 6.0)

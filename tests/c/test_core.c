@@ -82,11 +82,35 @@ static void test_chain_block_invariance(void)
     free(b);
 }
 
+static void test_live_callback(void)
+{
+    enum { FRAMES = 64 };
+    pm_chain *chain = NULL;
+    pm_live *live = NULL;
+    CHECK(pm_chain_create(&chain, 48000, 2, 0, 5.0, 0) == PM_OK);
+    const int in_map[2] = {2, 3}, out_map[2] = {0, 1}, bad_map[2] = {0, 4};
+    CHECK(pm_live_create(&live, chain, 4, bad_map, 2, out_map, NULL) == PM_ERR_INDEX);
+    CHECK(pm_live_create(&live, chain, 4, in_map, 2, out_map, NULL) == PM_OK);
+    float in[FRAMES * 4], out[FRAMES * 2];
+    for (int i = 0; i < FRAMES * 4; i++) in[i] = 0.1f * noise();
+    CHECK(pm_live_callback(in, out, FRAMES, NULL, 0, live) == 0);
+    CHECK(pm_live_callback(in, out, FRAMES, NULL, 4 | 8, live) == 0);  /* output xruns */
+    CHECK(pm_live_callback(NULL, out, FRAMES, NULL, 0, live) == 0);   /* no input: silence */
+    for (int i = 0; i < FRAMES * 2; i++) CHECK(out[i] == 0.0f);
+    uint64_t counts[PM_LIVE_COUNTERS];
+    pm_live_counters(live, counts);
+    CHECK(counts[PM_LIVE_BLOCKS] == 3 && counts[PM_LIVE_OUTPUT_UNDERFLOW] == 1 &&
+          counts[PM_LIVE_OUTPUT_OVERFLOW] == 1 && counts[PM_LIVE_ERRORS] == 1);
+    pm_live_destroy(&live);
+    pm_chain_destroy(&chain);
+}
+
 int main(void)
 {
     test_limiter_ceiling_and_latency();
     test_errors();
     test_chain_block_invariance();
+    test_live_callback();
     printf("test_core: all checks passed\n");
     return 0;
 }
