@@ -8,16 +8,12 @@ scans host APIs when it initialises, so the scan must happen after e.g. a JACK s
 """
 import ctypes
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import read_toml
 from .errors import UserError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python < 3.11 only
-    import tomli as tomllib
 
 _HERE = Path(__file__).resolve().parent
 DEVICE_DIRS = [_HERE / "configs" / "devices", _HERE.parent / "configs" / "devices"]
@@ -215,15 +211,7 @@ def config_path(name_or_path):
 def load_device_config(name_or_path):
     """Load and validate a device config file (path, or the name of a shipped config)."""
     path = config_path(name_or_path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise DeviceConfigError(f"{path}: no such device config file") from None
-    except OSError as exc:
-        raise DeviceConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DeviceConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, DeviceConfigError, "device config")
     return parse_device_config(data, path)
 
 

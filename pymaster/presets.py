@@ -6,19 +6,15 @@ key is checked: an unknown key or a value out of range raises :class:`PresetErro
 file, the key and what is allowed, so a typo never silently falls back to a default.
 """
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import read_toml
 from .chain import Chain
 from .compressor import _RANGES as _COMPRESSOR_RANGES
 from .eq import BAND_TYPES
 from .errors import PresetError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
 
 _HERE = Path(__file__).resolve().parent
 # Installed wheels carry the presets inside the package; a checkout has them in configs/.
@@ -212,15 +208,7 @@ def load_preset(name_or_path):
     if not is_path and not path.is_file():
         raise PresetError(f"unknown preset '{text}': available: "
                           + ", ".join(p.name for p in list_presets()))
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise PresetError(f"{path}: no such preset file") from None
-    except OSError as exc:
-        raise PresetError(f"{path}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, PresetError, "preset")
     return parse_preset(data, path)
 
 
