@@ -63,6 +63,7 @@ def render_pass(chain, blocks, drive_db, scratch, window):
     """Passes 2-3: `blocks` through `chain` at `drive_db` into `scratch`, latency compensated
     (same length, aligned), metering the output. Returns a :class:`Render`."""
     chain.reset()
+    chain.metering = False  # `meter` below measures the output once, off this thread
     chain_gain = min(max(drive_db, -24.0), 24.0)  # the chain's range; the rest before it
     chain.input_gain_db = chain_gain
     pre_gain = np.float32(10 ** ((drive_db - chain_gain) / 20))
