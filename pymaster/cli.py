@@ -170,6 +170,8 @@ def build_parser():
     d.add_argument("--overwrite", action="store_true")
     d.set_defaults(run=cmd_demo)
 
+    from .batch_cli import add_commands as add_batch_commands  # batch
+    add_batch_commands(commands)
     from .live_cli import add_commands as add_live_commands  # devices, live
     add_live_commands(commands)
     return parser
