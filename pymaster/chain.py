@@ -80,7 +80,6 @@ class Chain:
         self.limiter = Limiter._borrowed(lib.pm_chain_limiter(self._ptr), sample_rate, channels,
                                          self)
         self._dither = lib.pm_chain_dither(self._ptr)
-        self._snapshot = ffi.new("pm_meter_snapshot *")
         self._metering = True
 
     # ---- parameters ----
@@ -204,8 +203,8 @@ class Chain:
 
     def meters(self):
         """A consistent snapshot of the output meters (safe from any thread)."""
-        lib.pm_chain_meters(self._ptr, self._snapshot)
-        snap = self._snapshot
+        snap = ffi.new("pm_meter_snapshot *")  # per call: callers may be on several threads
+        lib.pm_chain_meters(self._ptr, snap)
         return MeterSnapshot(**{f.name: getattr(snap, f.name) for f in fields(MeterSnapshot)})
 
     def __repr__(self):

@@ -1,15 +1,13 @@
-"""The ``devices`` and ``live`` subcommands; pymaster's CLI wires them in with add_commands.
+"""The ``devices``, ``live`` and ``midi-ports`` subcommands; pymaster's CLI wires them in with
+add_commands.
 
 Each maps to one library call (:func:`pymaster.devices.list_devices`,
-:func:`pymaster.live_run.run_live`). ``python -m pymaster.live_cli`` runs them on their own.
+:func:`pymaster.live_run.run_live`, :func:`pymaster.midi_ports.list_ports`).
 """
-import argparse
 import json
 import logging
 import os
 import sys
-
-from .errors import UserError
 
 
 def _devices(args):
@@ -29,13 +27,10 @@ def _live(args):
     from .live_run import EXIT_RESTART, run_live, setup_logging
 
     setup_logging()
-    if args.midi:
-        logging.getLogger("pymaster.live").warning(
-            "--midi %s: MIDI control arrives with issue 5; running without it", args.midi)
     try:
         return run_live(args.device, args.preset, input_gain_db=args.input_gain_db,
                         headless=args.headless, log_interval_s=args.log_interval,
-                        duration_s=args.duration)
+                        duration_s=args.duration, midi=args.midi, midi_learn=args.midi_learn)
     except BackendStuck:
         # PortAudio would hang in its exit handler on the dead stream: leave at once.
         logging.shutdown()
@@ -43,8 +38,18 @@ def _live(args):
         os._exit(EXIT_RESTART)
 
 
+def _midi_ports(args):
+    from .midi_map import load_midi_map
+    from .midi_ports import format_ports, list_ports
+
+    api = args.api or (load_midi_map(args.map).api if args.map else "auto")
+    found = list_ports(api)
+    print(json.dumps(found, indent=2) if args.json else format_ports(found))
+    return 0
+
+
 def add_commands(subparsers):
-    """Register ``devices`` and ``live`` on an argparse subparsers object.
+    """Register ``devices``, ``live`` and ``midi-ports`` on an argparse subparsers object.
 
     Each parser gets ``run(args) -> exit status``, as pymaster.cli dispatches; a
     :class:`pymaster.errors.UserError` raised by it is printed with exit status 2 (see
@@ -60,7 +65,11 @@ def add_commands(subparsers):
     p.add_argument("--device", required=True, metavar="CONFIG",
                    help="device config: configs/devices/NAME.toml, or just NAME")
     p.add_argument("--preset", metavar="P", help="preset name or .toml file")
-    p.add_argument("--midi", metavar="MAP.toml", help="MIDI controller map (issue 5)")
+    p.add_argument("--midi", metavar="MAP",
+                   help="MIDI controller map: configs/midi/NAME.toml, or just NAME")
+    p.add_argument("--midi-learn", metavar="PARAM",
+                   help="bind the next moved MIDI control to PARAM (e.g. output_gain_db, "
+                   "eq[1].gain_db, bypass.compressor) and save it in the --midi map")
     p.add_argument("--headless", action="store_true",
                    help="no terminal display: log meters to stderr, wait for a missing device")
     p.add_argument("--input-gain-db", type=float, default=0.0, metavar="DB",
@@ -70,18 +79,12 @@ def add_commands(subparsers):
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.set_defaults(run=_live)
 
+    p = subparsers.add_parser("midi-ports", help="list MIDI input and output ports",
+                              description="Lists the ports of a MIDI backend: --api, else the "
+                              "--map's [midi] api, else rtmidi's default (ALSA on Linux).")
+    p.add_argument("--api", choices=["auto", "alsa", "jack", "coremidi", "winmm"],
+                   help="MIDI backend")
+    p.add_argument("--map", metavar="MAP", help="take the backend from this MIDI map")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_midi_ports)
 
-def main(argv=None):
-    """Run ``devices`` or ``live`` on their own (pymaster's main CLI has them too)."""
-    parser = argparse.ArgumentParser(prog="pymaster")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except UserError as exc:
-        print(f"pymaster {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,7 +4,9 @@ The control thread (this one) owns everything that is not audio: signals (SIGTER
 headless, SIGHUP reloads the device config and preset while audio runs), the reconnect policy
 when the device is missing or lost, the meter display or periodic log lines, and occasional
 young-generation garbage collection (automatic collection is off while streaming so that it can
-never start inside the audio callback).
+never start inside the audio callback). With a MIDI map, a MidiController thread drives the
+chain through its setters (see :mod:`pymaster.midi`); it opens before audio starts, so a MIDI
+setup error stops the run before any sound.
 """
 import gc
 import logging
@@ -17,6 +19,7 @@ from .devices import load_device_config
 from .errors import UserError
 from .live import BackendStuck, LiveEngine
 from .live_display import meter_line
+from .midi_map import MidiMapError, is_shipped, load_midi_map
 
 log = logging.getLogger("pymaster.live")
 EXIT_RESTART = 75   # EX_TEMPFAIL: only a new process can reopen the device (see BackendStuck)
@@ -111,20 +114,37 @@ def _report_start(engine, preset):
              engine.input_gain_db)
 
 
-def _reload(engine, load_preset, preset_spec):
+def _load_midi(midi, midi_learn, load_preset):
+    """The validated MIDI map (or None); learn needs a map file of the user's own."""
+    if midi is None:
+        if midi_learn is not None:
+            raise MidiMapError("--midi-learn needs --midi MAP.toml (the file it saves to)")
+        return None
+    midi_map = load_midi_map(midi, load_preset)
+    if midi_learn is not None and is_shipped(midi_map.path):
+        raise MidiMapError(f"{midi_map.path} is a map shipped with pymaster: MIDI learn saves "
+                           f"into the map, so copy it first (cp {midi_map.path} mine.toml)")
+    return midi_map
+
+
+def _reload(engine, load_preset, preset_spec, midi_ctl=None):
     try:
         config = load_device_config(engine.config.path)
         preset = load_preset(preset_spec) if preset_spec else None
+        midi_map = load_midi_map(midi_ctl.map.path, load_preset) if midi_ctl else None
         changes = engine.reload(config, preset)
     except (UserError, ValueError) as exc:
         log.error("reload failed, running on unchanged: %s", exc)
         return
+    if midi_ctl is not None:
+        midi_ctl.reload(midi_map)
+        changes.append(f"MIDI map {midi_map.path} re-read")
     log.info("reloaded without stopping audio: %s",
              "; ".join(changes) if changes else "no changes")
 
 
 def run_live(device, preset=None, *, input_gain_db=0.0, headless=False, log_interval_s=10.0,
-             duration_s=None, load_preset=None):
+             duration_s=None, load_preset=None, midi=None, midi_learn=None):
     """Master live until SIGTERM/SIGINT (or `duration_s`); returns the exit status (0).
 
     Parameters
@@ -140,6 +160,11 @@ def run_live(device, preset=None, *, input_gain_db=0.0, headless=False, log_inte
         waited for as the config's ``[reconnect]`` says instead of failing at once.
     duration_s : float, optional
         Stop by itself after this long (scripts, tests).
+    midi : str or path, optional
+        MIDI controller map (``configs/midi/NAME.toml`` or a path, see
+        :mod:`pymaster.midi_map`); reloaded with the rest on SIGHUP.
+    midi_learn : str, optional
+        Parameter or action to bind to the next moved control; the map file is then saved.
 
     Raises
     ------
@@ -149,13 +174,22 @@ def run_live(device, preset=None, *, input_gain_db=0.0, headless=False, log_inte
         The device was lost and PortAudio cannot be reset in this process: exit with
         :data:`EXIT_RESTART` without running exit handlers (``os._exit``) so that a service
         manager starts a fresh process.
+    MidiError
+        The MIDI backend cannot start (the message names the alternatives) or, not headless,
+        the map's controller port is missing.
     """
     if load_preset is None:
         from .presets import load_preset
     setup_logging()
     config = load_device_config(device)
     preset_obj = load_preset(preset) if preset else None
+    midi_map = _load_midi(midi, midi_learn, load_preset)
     engine = LiveEngine(config, preset_obj, input_gain_db)
+    midi_ctl = None
+    if midi_map is not None:  # before audio: a MIDI setup error stops us before it starts
+        from .midi import MidiController
+        midi_ctl = MidiController(engine, midi_map, learn=midi_learn, wait_for_ports=headless)
+        midi_ctl.open()
     control = _Control()
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
@@ -164,6 +198,8 @@ def run_live(device, preset=None, *, input_gain_db=0.0, headless=False, log_inte
     display = _make_display(target) if not headless and sys.stderr.isatty() else None
     shown = False
     try:
+        if midi_ctl is not None:  # at once: messages sent while a device is awaited are dropped
+            midi_ctl.start()
         if not _start(engine, control, retry=headless):
             return 0
         _report_start(engine, preset_obj)
@@ -171,11 +207,13 @@ def run_live(device, preset=None, *, input_gain_db=0.0, headless=False, log_inte
             display.start(engine, f"pymaster live: {engine.device.name}")
             shown = True
         _loop(engine, control, display, target, display is None, log_interval_s,
-              duration_s, lambda: _reload(engine, load_preset, preset))
+              duration_s, lambda: _reload(engine, load_preset, preset, midi_ctl))
     finally:
         if shown:
             display.stop()
         try:
+            if midi_ctl is not None:
+                midi_ctl.close()  # its JACK clients go before the audio stream's
             engine.stop()
         finally:
             if in_main:
@@ -183,6 +221,9 @@ def run_live(device, preset=None, *, input_gain_db=0.0, headless=False, log_inte
     x = engine.xruns
     log.info("stopped after %d blocks; xruns %d (%s)", engine.blocks, x["total"],
              ", ".join(f"{k} {v}" for k, v in x.items() if k != "total" and v) or "none")
+    if midi_ctl is not None:
+        log.info("MIDI: %d messages, %d errors", midi_ctl.counts["messages"],
+                 midi_ctl.counts["errors"])
     return 0
 
 
