@@ -11,6 +11,7 @@
 
 #define CONTROL_PERIOD 32
 #define GLIDE_MS 20.0
+#define RETYPE_REST_MS 50.0  /* rest there while the old filter's state decays */
 
 typedef struct {
     pm_atomic_int type, enabled;
@@ -21,6 +22,7 @@ typedef struct {
     int seen_type, seen_enabled;   /* the targets as last read, to notice changes cheaply */
     double seen_freq, seen_gain, seen_q;
     int type, active;              /* active: filter is not the identity */
+    int retype_wait;               /* ticks left at 0 dB before a type switch */
     double log_freq, gain_db, log_q; /* gliding values (log domain for frequency and Q) */
     double b0, b1, b2, a1, a2;     /* normalised coefficients (a0 = 1) */
 } band_now;
@@ -32,6 +34,7 @@ struct pm_eq {
     int settled;                   /* the last control tick changed nothing */
     int64_t n;                     /* samples processed, for the control grid */
     double glide_coef;             /* per control tick */
+    int retype_ticks;              /* rest before a band switches type */
     band_target target[PM_MAX_EQ_BANDS];
     band_now now[PM_MAX_EQ_BANDS];
     double *state;                 /* [band][channel][2]: transposed direct form II */
@@ -55,6 +58,7 @@ int pm_eq_create(pm_eq **out, double sample_rate, int channels, int bands)
     eq->channels = channels;
     eq->bands = bands;
     eq->glide_coef = pm_time_coef(GLIDE_MS, sample_rate / CONTROL_PERIOD);
+    eq->retype_ticks = (int)ceil(RETYPE_REST_MS * 0.001 * sample_rate / CONTROL_PERIOD);
     for (int b = 0; b < bands; b++) {
         band_target *t = &eq->target[b];
         pm_store(&t->type, PM_BAND_PEAK);
@@ -182,7 +186,7 @@ static void design(band_now *b, double fs)
 static inline double glide(double v, double target, double coef)
 {
     v = target + (v - target) * coef;
-    return fabs(v - target) < 1e-7 ? target : v;
+    return fabs(v - target) < 1e-4 ? target : v; /* 0.0001 dB or 0.01 %: inaudible */
 }
 
 /* Whether a control tick could change anything: something still glides or a target moved. */
@@ -216,13 +220,36 @@ static void control_tick(pm_eq *eq)
         b->seen_gain = pm_load(&t->gain_db);
         b->seen_q = pm_load(&t->q);
         int is_pass = type == PM_BAND_HIGH_PASS || type == PM_BAND_LOW_PASS;
+        int was_pass = b->type == PM_BAND_HIGH_PASS || b->type == PM_BAND_LOW_PASS;
         double lf = log(b->seen_freq), lq = log(b->seen_q);
         double g = enabled && !is_pass ? b->seen_gain : 0.0;
+        int retype = !first && type != b->type;
+        const int pending = retype && !was_pass;
+        if (pending) {
+            eq->settled = 0; /* keep ticking through the fade and the rest */
+            /* A gain band changing type fades out under its old type, rests at exactly 0 dB while its
+             * filter state dies away (an identity filter's does), switches with a cleared state,
+             * then fades in: no step anywhere. */
+            if (b->gain_db != 0.0 || b->retype_wait > 0) {
+                if (b->gain_db == 0.0) b->retype_wait--;
+                type = b->type;
+                is_pass = 0;
+                lf = b->log_freq;
+                lq = b->log_q;
+                g = 0.0;
+                retype = 0;
+            } else {
+                memset(eq->state + (size_t)i * eq->channels * 2, 0,
+                       (size_t)eq->channels * 2 * sizeof(double));
+            }
+        }
+        if (!pending) b->retype_wait = eq->retype_ticks;
         /* nothing to glide from, or nothing sensible to glide between */
-        int jump = first || type != b->type || (is_pass && !enabled);
+        int jump = first || retype || (is_pass && !enabled);
         double nlf = jump ? lf : glide(b->log_freq, lf, eq->glide_coef);
         double nlq = jump ? lq : glide(b->log_q, lq, eq->glide_coef);
-        double ng = jump ? g : glide(b->gain_db, g, eq->glide_coef);
+        /* a switched gain band starts as the identity (0 dB) its cleared state matches */
+        double ng = first || is_pass ? g : retype ? 0.0 : glide(b->gain_db, g, eq->glide_coef);
         int changed = jump || nlf != b->log_freq || nlq != b->log_q || ng != b->gain_db;
         b->type = type;
         b->log_freq = nlf;

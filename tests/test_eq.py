@@ -103,3 +103,19 @@ def test_validation_and_repr():
     assert eq.band(1) == {"type": "high_shelf", "freq_hz": 9000, "gain_db": 1.5, "q": 0.7,
                           "enabled": True}
     assert "high_shelf 9000 Hz +1.5 dB" in repr(eq)
+
+
+def test_band_type_change_fades_without_a_click():
+    fs = 48000
+    eq = pymaster.Equalizer(fs, 1, bands=[dict(type="low_shelf", freq_hz=200, gain_db=9, q=0.7)])
+    t = np.arange(2 * fs) / fs
+    x = (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
+    first = eq.process(x[:fs // 2])
+    eq.set_band(0, "peak", 200, -9.0, 0.7)  # another type: an 18 dB step if switched at once
+    y = np.concatenate([first, eq.process(x[fs // 2:])])
+    # curvature (second difference) stays that of a smoothly changing sine: no discontinuity
+    bend = np.abs(np.diff(y, 2))
+    sine_bend = (2 * np.pi * 150 / fs) ** 2 * np.abs(y).max()
+    assert bend[fs // 2 - 100:].max() < 1.5 * sine_bend
+    settled = y[-4800:]  # and it does arrive: about -9 dB at 150 Hz
+    assert 20 * np.log10(np.abs(settled).max() / 0.3) < -7.0
