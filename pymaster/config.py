@@ -1,9 +1,20 @@
 """Reading the TOML files under configs/ (presets, devices, MIDI maps) with errors that name
 the file."""
+import os
+from pathlib import Path
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
+
+_HERE = Path(__file__).resolve().parent
+
+
+def shipped_dirs(kind):
+    """Where the shipped configs of `kind` ("presets", "devices", "midi") live: inside the
+    installed package (a wheel), then in the checkout's configs/."""
+    return [_HERE / "configs" / kind, _HERE.parent / "configs" / kind]
 
 
 def read_toml(path, error, kind):
@@ -18,3 +29,17 @@ def read_toml(path, error, kind):
         raise error(f"{path}: cannot read ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: not valid TOML: {exc}") from None
+
+
+def find_config(name_or_path, folders, error, kind):
+    """A config file path: as given when it looks like a path, else ``NAME.toml`` from the
+    first of `folders` that has it; `error` lists the shipped names when none does."""
+    text = os.fspath(name_or_path)
+    if text.endswith(".toml") or "/" in text or os.sep in text:
+        return Path(text)
+    for folder in folders:
+        if (folder / f"{text}.toml").is_file():
+            return folder / f"{text}.toml"
+    shipped = sorted({p.stem for d in folders if d.is_dir() for p in d.glob("*.toml")})
+    raise error(f"unknown {kind} '{text}': give a .toml path or one of "
+                f"{', '.join(shipped) or '(none found)'}")

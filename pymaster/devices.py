@@ -7,16 +7,13 @@ sounddevice) is imported lazily: ``import pymaster`` never needs an audio librar
 scans host APIs when it initialises, so the scan must happen after e.g. a JACK server is up.
 """
 import ctypes
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from .config import read_toml
+from .config import find_config, read_toml, shipped_dirs
 from .errors import UserError
 
 
-_HERE = Path(__file__).resolve().parent
-DEVICE_DIRS = [_HERE / "configs" / "devices", _HERE.parent / "configs" / "devices"]
+DEVICE_DIRS = shipped_dirs("devices")
 STANDARD_RATES = (22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
 MAX_CHANNEL = 64  # highest interface channel number a config may name
 MAX_ROUTED = 16   # the chain's channel limit (PM_MAX_CHANNELS)
@@ -197,15 +194,7 @@ def parse_device_config(data, path="<device config>"):
 
 def config_path(name_or_path):
     """A config file path: as given, or ``NAME`` looked up among the shipped configs."""
-    text = os.fspath(name_or_path)
-    if text.endswith(".toml") or "/" in text or os.sep in text:
-        return Path(text)
-    for folder in DEVICE_DIRS:
-        if (folder / f"{text}.toml").is_file():
-            return folder / f"{text}.toml"
-    shipped = sorted({p.stem for d in DEVICE_DIRS if d.is_dir() for p in d.glob("*.toml")})
-    raise DeviceConfigError(f"unknown device config '{text}': give a .toml path or one of "
-                            f"{', '.join(shipped) or '(none found)'}")
+    return find_config(name_or_path, DEVICE_DIRS, DeviceConfigError, "device config")
 
 
 def load_device_config(name_or_path):

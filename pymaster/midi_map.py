@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import find_config, shipped_dirs
 from .compressor import _RANGES as _COMPRESSOR_RANGES
 from .errors import UserError
 
@@ -34,8 +35,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python < 3.11 only
     import tomli as tomllib
 
-_HERE = Path(__file__).resolve().parent
-MIDI_DIRS = [_HERE / "configs" / "midi", _HERE.parent / "configs" / "midi"]
+MIDI_DIRS = shipped_dirs("midi")
 APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
 CURVES = ("linear", "log")
 MODES = ("absolute", "relative_twos_complement", "relative_offset_64", "relative_sign_bit")
@@ -393,15 +393,7 @@ def parse_midi_map(data, path="<midi map>", load_preset=None):
 
 def map_path(name_or_path):
     """A map file path: as given, or ``NAME`` looked up among the shipped maps."""
-    text = os.fspath(name_or_path)
-    if text.endswith(".toml") or "/" in text or os.sep in text:
-        return Path(text)
-    for folder in MIDI_DIRS:
-        if (folder / f"{text}.toml").is_file():
-            return folder / f"{text}.toml"
-    shipped = sorted({p.stem for d in MIDI_DIRS if d.is_dir() for p in d.glob("*.toml")})
-    raise MidiMapError(f"unknown MIDI map '{text}': give a .toml path or one of "
-                       f"{', '.join(shipped) or '(none found)'}")
+    return find_config(name_or_path, MIDI_DIRS, MidiMapError, "MIDI map")
 
 
 def is_shipped(path):

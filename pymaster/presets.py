@@ -9,16 +9,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import read_toml
+from .config import read_toml, shipped_dirs
 from .chain import Chain
 from .compressor import _RANGES as _COMPRESSOR_RANGES
 from .eq import BAND_TYPES
 from .errors import PresetError
 
-
-_HERE = Path(__file__).resolve().parent
 # Installed wheels carry the presets inside the package; a checkout has them in configs/.
-PRESET_DIRS = [_HERE / "configs" / "presets", _HERE.parent / "configs" / "presets"]
+PRESET_DIRS = shipped_dirs("presets")
 
 
 # ---- value specs: each validates one value and says what is allowed ----
