@@ -16,7 +16,6 @@ import logging
 import re
 import threading
 import time
-from dataclasses import replace
 
 from ._native import ffi, lib
 from .live import apply_preset
@@ -29,8 +28,6 @@ POLL_ACTIVE_S, POLL_IDLE_S, IDLE_AFTER_S = 0.002, 0.01, 0.5
 PORT_CHECK_S = 2.0
 # A gain band fading out before its type changes reaches exactly 0 dB (where the C EQ stops
 # running it) within ~0.4 s of its 20 ms glide; only then is the type switched, silently.
-FADE_S = 0.45
-GAIN_TYPES = ("peak", "low_shelf", "high_shelf")
 STAGES = ("eq", "compressor", "limiter")
 _EQ = re.compile(r"eq\[(\d+)\]\.(\w+)")
 
@@ -109,8 +106,6 @@ class MidiController:
         self._in_port = self._out_port = None
         self._waiting = set()
         self._all_bypass = None      # stage -> bypass state before "bypass all", or None
-        self._pending = []           # [(due, step)] staged steps of a preset recall
-        self._fading = set()         # EQ bands faded out for a type change, not back yet
         self._program = None
         self._snapshot = ffi.new("pm_meter_snapshot *")  # reused: no allocation per feedback tick
         self._stop = threading.Event()
@@ -220,8 +215,6 @@ class MidiController:
             if batch:
                 last_message = now
                 self._safe(self.handle, batch)
-            if self._pending and now >= self._pending[0][0]:
-                self._safe(self._pending.pop(0)[1])
             if self._out_port is not None and now >= next_feedback:
                 period = 1.0 / self.map.feedback.rate_hz  # on a fixed grid: no drift
                 next_feedback = max(next_feedback + period, now)
@@ -375,50 +368,22 @@ class MidiController:
     def recall(self, chain, number):
         """Set the chain to the preset of program `number`, gliding. Hold ``engine.control``.
 
-        Every parameter glides through the chain's setters. An EQ gain band whose type
-        changes (a shelf becoming a peak...) cannot glide between the two filters: it fades to
-        0 dB in its old type, switches type while silent, then fades in as the new band.
+        Every parameter glides through the chain's setters; an EQ band that changes type
+        fades out, switches silently and fades in (done by the C equalizer).
         """
         preset = self.map.programs.get(number)
         if preset is None:
             log.warning("MIDI: program %d has no preset in %s (mapped: %s)", number,
                         self.map.path, ", ".join(map(str, sorted(self.map.programs))) or "none")
             return
-        old = [chain.eq.band(i) for i in range(chain.eq.band_count)]
-        new = list(preset.eq)
-        fade = [i for i, band in enumerate(new[:len(old)]) if band.get("enabled", True) and (
-            i in self._fading or (old[i]["enabled"] and old[i]["type"] in GAIN_TYPES
-                                  and old[i]["type"] != band["type"]))]
-        staged = list(new)
-        for i in fade:
-            staged[i] = {**old[i], "enabled": False}  # glides to 0 dB in the old type
-        apply_preset(chain, replace(preset, eq=tuple(staged)))
+        apply_preset(chain, preset)
         if self._all_bypass is not None:  # "bypass all" stays on; off restores the preset's
             self._all_bypass = {s: chain.bypassed(s) for s in STAGES}
             for stage in STAGES:
                 chain.set_bypass(stage, True)
         self.engine.preset = preset  # a chain rebuilt on reconnect is this preset
         self._program = number
-        self._fading = set(fade)
-        self._pending = []
-        if fade:
-            now = time.monotonic()
-            self._pending = [(now + FADE_S, self._refade(chain, new, fade, False)),
-                             (now + FADE_S + 0.05, self._refade(chain, new, fade, True))]
-        log.info("MIDI: program %d -> preset %s%s", number, preset.name,
-                 f" (EQ bands {fade} change type: cross-fading)" if fade else "")
-
-    def _refade(self, chain, bands, fade, enable):
-        def step():
-            with self.engine.control:
-                if self.engine.chain is not chain:
-                    return
-                for i in fade:  # first the new type while silent, then it fades in
-                    chain.eq.set_band(i, **{**bands[i], "enabled": enable and
-                                            bands[i].get("enabled", True)})
-                if enable:
-                    self._fading.clear()
-        return step
+        log.info("MIDI: program %d -> preset %s", number, preset.name)
 
     # ---- feedback and learn ----
     def _send_feedback(self):
