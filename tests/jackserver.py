@@ -3,6 +3,7 @@
 See ../shared/notes/realtime-testing.md: the dummy backend carries real audio with real-time
 pacing and real xrun reporting, with no sound card.
 """
+import contextlib
 import os
 import shutil
 import subprocess
@@ -111,3 +112,25 @@ class JackServer:
                 return True
             time.sleep(0.05)
         return False
+
+
+@contextlib.contextmanager
+def serving(name, capture, playback, log_path):
+    """A private server for this process: JACK clients and PortAudio find it through the
+    environment; PortAudio is re-scanned after it is up and shut before it goes."""
+    from pymaster import devices
+
+    server = JackServer(name, capture=capture, playback=playback, log_path=log_path).start()
+    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")
+    devices.portaudio(rescan=True)  # PortAudio must scan after the server is up
+    try:
+        yield server
+    finally:
+        devices.portaudio()._terminate()  # PortAudio's JACK client goes before the server
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jackserver import PERIOD, RATE, JackServer, available
+from jackserver import PERIOD, RATE, available, serving
 from signals import programme, ref_true_peak_db
 
 from pymaster import devices
@@ -48,21 +48,8 @@ def config(**changes):
 @pytest.fixture(scope="module")
 def jack(tmp_path_factory):
     log = tmp_path_factory.mktemp("jack") / "jackd.log"
-    server = JackServer(f"pmtest{os.getpid()}", capture=4, playback=4, log_path=log).start()
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")
-    devices.portaudio(rescan=True)  # PortAudio must scan after the server is up
-    try:
+    with serving(f"pmtest{os.getpid()}", 4, 4, log) as server:
         yield server
-    finally:
-        sd = devices.portaudio()
-        sd._terminate()  # PortAudio's JACK client goes before the server does
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture

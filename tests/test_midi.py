@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jackserver import PERIOD, RATE, JackServer, available
+from jackserver import PERIOD, RATE, available, serving
 
-from pymaster import Chain, devices
+from pymaster import Chain
 from pymaster.devices import parse_device_config
 from pymaster.live import apply_preset
 from pymaster.midi import MidiController
@@ -383,20 +383,8 @@ def jack(tmp_path_factory):
             and importlib.util.find_spec("sounddevice") is not None):
         pytest.skip("needs jackd2, PortAudio and python-rtmidi with JACK")
     log = tmp_path_factory.mktemp("jack") / "jackd.log"
-    server = JackServer(f"pmmidi{os.getpid()}", capture=2, playback=2, log_path=log).start()
-    saved = {k: os.environ.get(k) for k in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
-    os.environ.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")
-    devices.portaudio(rescan=True)  # PortAudio must scan after the server is up
-    try:
+    with serving(f"pmmidi{os.getpid()}", 2, 2, log) as server:
         yield server
-    finally:
-        devices.portaudio()._terminate()  # PortAudio's JACK client goes before the server
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class Sender:
