@@ -7,8 +7,13 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
 RATE, PERIOD = 48000, 64
 
 
@@ -134,3 +139,33 @@ def serving(name, capture, playback, log_path):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def play_and_record(jack, tmp_path, play, client, inputs=2, during=None):
+    """The harness client (jack_harness.py) plays `play` into `client`'s two inputs and records
+    `client`'s first `inputs` outputs; `during()` runs once it plays. Returns the recording and
+    the harness's own xrun count."""
+    np.save(tmp_path / "play.npy", play)
+    harness = subprocess.Popen([sys.executable, str(HERE / "jack_harness.py"), "harness",
+                                str(tmp_path / "play.npy"), str(tmp_path / "rec.npy"),
+                                "--inputs", str(inputs)], env=jack.env(), text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert harness.stdout.readline().strip() == "ready"
+        jack.disconnect_all("harness")  # PortAudio wired both clients to system:*
+        jack.disconnect_all(client)
+        for k in range(2):
+            jack.connect(f"harness:out_{k}", f"{client}:in_{k}")
+        for k in range(inputs):
+            jack.connect(f"{client}:out_{k}", f"harness:in_{k}")
+        harness.stdin.write("go\n")
+        harness.stdin.flush()
+        if during is not None:
+            during()
+        done = harness.stdout.readline().strip()
+        assert harness.wait(30) == 0 and done.startswith("done")
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+            harness.wait()
+    return np.load(tmp_path / "rec.npy"), int(done.split("=")[1])

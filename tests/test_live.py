@@ -8,14 +8,12 @@ import importlib.util
 import gc
 import os
 import subprocess
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
-from jackserver import PERIOD, RATE, available, serving
+from jackserver import PERIOD, RATE, available, play_and_record, serving
 from signals import programme, ref_true_peak_db
 
 from pymaster import devices
@@ -30,7 +28,6 @@ pytestmark = pytest.mark.skipif(
     reason="the live tests need a real JACK server and PortAudio: apt-get install jackd2 "
            "libportaudio2; pip install sounddevice")
 
-HERE = Path(__file__).resolve().parent
 CLIENT = "pmlive"
 MONITOR_TRIM_DB = -6.0
 # PYMASTER_STRICT_XRUNS=1: any xrun fails, even one the JACK server blames on the machine.
@@ -67,36 +64,6 @@ def make_engine(jack):
     assert gc.isenabled(), "stopping the engine must give garbage collection back"
 
 
-def wire(jack, source, destination, count):
-    for k in range(count):
-        jack.connect(f"{source}:out_{k}", f"{destination}:in_{k}")
-
-
-def play_and_record(jack, tmp_path, play, inputs=4):
-    """Harness plays `play` into pmlive and records pmlive's first `inputs` outputs."""
-    np.save(tmp_path / "play.npy", play)
-    harness = subprocess.Popen([sys.executable, str(HERE / "jack_harness.py"), "harness",
-                                str(tmp_path / "play.npy"), str(tmp_path / "rec.npy"),
-                                "--inputs", str(inputs)], env=jack.env(), text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        assert harness.stdout.readline().strip() == "ready"
-        jack.disconnect_all("harness")  # PortAudio wired both clients to system:*
-        jack.disconnect_all(CLIENT)
-        wire(jack, "harness", CLIENT, 2)
-        for k in range(inputs):
-            jack.connect(f"{CLIENT}:out_{k}", f"harness:in_{k}")
-        harness.stdin.write("go\n")
-        harness.stdin.flush()
-        done = harness.stdout.readline().strip()
-        assert harness.wait(30) == 0 and done.startswith("done")
-    finally:
-        if harness.poll() is None:
-            harness.kill()
-            harness.wait()
-    return np.load(tmp_path / "rec.npy"), int(done.split("=")[1])
-
-
 def test_loopback_master_is_the_offline_master_with_the_reported_latency(jack, make_engine,
                                                                          tmp_path):
     """An impulse then programme material through pymaster and back: the master is limited
@@ -117,7 +84,7 @@ def test_loopback_master_is_the_offline_master_with_the_reported_latency(jack, m
     for _ in range(4):  # an xrun (the machine's, see below) drops a block: use a clean take
         engine = make_engine(preset, gain)
         engine.start()
-        rec, harness_xruns = play_and_record(jack, tmp_path, play)
+        rec, harness_xruns = play_and_record(jack, tmp_path, play, CLIENT, inputs=4)
         takes.append((harness_xruns, engine.xruns["total"]))
         if takes[-1] == (0, 0):
             break

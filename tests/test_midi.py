@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jackserver import PERIOD, RATE, available, serving
+from jackserver import PERIOD, RATE, available, play_and_record, serving
 
 from pymaster import Chain
 from pymaster.devices import parse_device_config
@@ -452,29 +452,9 @@ def live(jack, tmp_path):
 
 
 def record(jack, tmp_path, play, during):
-    """The harness plays `play` into CLIENT and records it; `during()` runs once it plays."""
-    np.save(tmp_path / "play.npy", play)
-    harness = subprocess.Popen([sys.executable, str(HERE / "jack_harness.py"), "harness",
-                                str(tmp_path / "play.npy"), str(tmp_path / "rec.npy")],
-                               env=jack.env(), text=True, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE)
-    try:
-        assert harness.stdout.readline().strip() == "ready"
-        jack.disconnect_all("harness")  # PortAudio wired both clients to system:*
-        jack.disconnect_all(CLIENT)
-        for k in range(2):
-            jack.connect(f"harness:out_{k}", f"{CLIENT}:in_{k}")
-            jack.connect(f"{CLIENT}:out_{k}", f"harness:in_{k}")
-        harness.stdin.write("go\n")
-        harness.stdin.flush()
-        during()
-        done = harness.stdout.readline().strip()
-        assert harness.wait(30) == 0 and done.startswith("done")
-    finally:
-        if harness.poll() is None:
-            harness.kill()
-            harness.wait()
-    return np.load(tmp_path / "rec.npy")[:, 0], int(done.split("=")[1])
+    """The harness plays `play` into CLIENT and records its first output channel."""
+    rec, xruns = play_and_record(jack, tmp_path, play, CLIENT, during=during)
+    return rec[:, 0], xruns
 
 
 def sine(seconds, level_db, freq=997.0):
