@@ -43,3 +43,17 @@ def find_config(name_or_path, folders, error, kind):
     shipped = sorted({p.stem for d in folders if d.is_dir() for p in d.glob("*.toml")})
     raise error(f"unknown {kind} '{text}': give a .toml path or one of "
                 f"{', '.join(shipped) or '(none found)'}")
+
+
+def check_keys(path, where, table, allowed, error, required=()):
+    """Raise `error` unless `table` (the TOML table at `where`) is a table whose keys are all
+    in `allowed` and include every one of `required`."""
+    if not isinstance(table, dict):
+        raise error(f"{path}: {where} must be a table")
+    for key in table:
+        if key not in allowed:
+            name = f"{where}.{key}" if where else key
+            raise error(f"{path}: unknown key '{name}'; allowed: {', '.join(allowed)}")
+    for key in required:
+        if key not in table:
+            raise error(f"{path}: missing key '{where}.{key}'")

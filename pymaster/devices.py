@@ -9,7 +9,7 @@ scans host APIs when it initialises, so the scan must happen after e.g. a JACK s
 import ctypes
 from dataclasses import dataclass
 
-from .config import find_config, read_toml, shipped_dirs
+from .config import check_keys, find_config, read_toml, shipped_dirs
 from .errors import UserError
 
 
@@ -140,13 +140,10 @@ REQUIRED = ("host_api", "device", "sample_rate", "block_size", "inputs", "output
 
 
 def _table(path, where, table, spec):
-    if not isinstance(table, dict):
-        raise DeviceConfigError(f"{path}: {where} must be a table ([{where}])")
+    check_keys(path, where, table, spec, DeviceConfigError)
     out = {}
     for key, value in table.items():
         name = f"{where}.{key}" if where else key
-        if key not in spec:
-            raise DeviceConfigError(f"{path}: unknown key '{name}'; allowed: {', '.join(spec)}")
         out[key] = value if spec[key] is None else spec[key](path, name, value)
     return out
 

@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import find_config, shipped_dirs
+from .config import check_keys, find_config, shipped_dirs
 from .compressor import _RANGES as _COMPRESSOR_RANGES
 from .errors import UserError
 
@@ -234,15 +234,7 @@ def _channel(path, key, value):
 
 
 def _keys(path, where, table, allowed, required=()):
-    if not isinstance(table, dict):
-        raise MidiMapError(f"{path}: {where} must be a table")
-    for key in table:
-        if key not in allowed:
-            name = f"{where}.{key}" if where else key
-            raise MidiMapError(f"{path}: unknown key '{name}'; allowed: {', '.join(allowed)}")
-    for key in required:
-        if key not in table:
-            raise MidiMapError(f"{path}: missing key '{where}.{key}'")
+    check_keys(path, where, table, allowed, MidiMapError, required)
 
 
 def _param_name(path, key, value):

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import read_toml, shipped_dirs
+from .config import check_keys, read_toml, shipped_dirs
 from .chain import Chain
 from .compressor import _RANGES as _COMPRESSOR_RANGES
 from .eq import BAND_TYPES
@@ -133,13 +133,10 @@ class Preset:
 
 def _check_table(where, table, spec, path, required=()):
     """Validated copy of one TOML table against `spec` (unknown keys and bad values raise)."""
-    if not isinstance(table, dict):
-        raise PresetError(f"{path}: {where} must be a table")
+    check_keys(path, where, table, spec, PresetError)
     out = {}
     for key, value in table.items():
         name = f"{where}.{key}" if where else key
-        if key not in spec:
-            raise PresetError(f"{path}: unknown key '{name}'; allowed: {', '.join(spec)}")
         if isinstance(spec[key], dict):
             out[key] = value  # a sub-table, checked by the caller
             continue
