@@ -10,6 +10,7 @@ import sys
 
 from .errors import UserError
 
+INPUT_QUEUE = 32768  # messages python-rtmidi buffers for the reader (its default: 1024)
 API_CONSTANTS = {"auto": "API_UNSPECIFIED", "alsa": "API_LINUX_ALSA", "jack": "API_UNIX_JACK",
                  "coremidi": "API_MACOSX_CORE", "winmm": "API_WINDOWS_MM"}
 _RTMIDI_NAMES = {"alsa": "alsa", "jack": "jack", "core": "coremidi", "winmm": "winmm"}
@@ -98,9 +99,11 @@ def create(api, direction, client_name, where=None):
     if api != "auto" and api not in compiled_apis():
         raise MidiError(f"{prefix}MIDI backend {api!r} is not available in this python-rtmidi "
                         f"({HINTS[api]}). " + _alternatives(rtmidi, api, where))
-    cls = rtmidi.MidiIn if direction == "in" else rtmidi.MidiOut
+    api_id = getattr(rtmidi, API_CONSTANTS[api])
     try:
-        return cls(getattr(rtmidi, API_CONSTANTS[api]), name=client_name)
+        if direction == "in":  # room for seconds of a flood if the reader thread is held up
+            return rtmidi.MidiIn(api_id, name=client_name, queue_size_limit=INPUT_QUEUE)
+        return rtmidi.MidiOut(api_id, name=client_name)
     except rtmidi.RtMidiError as exc:
         raise MidiError(f"{prefix}MIDI backend {api!r} failed: {str(exc).strip()} "
                         f"({HINTS[api]}). " + _alternatives(rtmidi, api, where)) from None
