@@ -582,15 +582,23 @@ def test_a_flood_of_1000_cc_per_second_for_10_s_causes_no_xrun(jack, live, sende
         answer = sender.ask("flood 1000 10 1 20")
         elapsed = time.monotonic() - start
         assert answer == "flooded 10000 15" and elapsed < 11.0
-        wait_for(lambda: ctl.counts["messages"] - got0 == 10000)  # every one arrived
+        deadline = time.monotonic() + 20.0  # the reader may lag behind on a loaded VM
+        while ctl.counts["messages"] - got0 < 10000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        arrived = ctl.counts["messages"] - got0
         xruns = engine.xruns["total"] - xruns0
         events = [line for line in jack.log_since(offset) if "XRun" in line]
-        windows.append((xruns, events))
-        if xruns == 0 or (not STRICT_XRUNS and not any(o in e for e in events for o in ours)
-                          and xruns <= 2 * len(events)):
+        windows.append((xruns, arrived, events))
+        machine_only = not STRICT_XRUNS and events and not any(
+            o in e for e in events for o in ours)
+        if arrived == 10000 and (xruns == 0 or (machine_only and xruns <= 2 * len(events))):
             break
+        # Every message must arrive in a window JACK ran cleanly; one the VM itself stalled
+        # (jackd's reports name no client of ours) may lose some in JACK: try another.
+        assert arrived == 10000 or machine_only, f"{arrived} of 10000 messages arrived"
     else:
-        pytest.fail(f"xruns in every flood (count, jackd's reports): {windows}")
+        pytest.fail(f"xruns or lost messages in every flood (xruns, arrived, jackd's "
+                    f"reports): {windows}")
     assert engine.chain.eq.band(1)["gain_db"] == pytest.approx(to_value(15 / 127, -24, 24))
     assert ctl.counts["errors"] == 0
     assert ctl.counts["applied"] < 10000 * len(windows)  # superseded values were skipped
