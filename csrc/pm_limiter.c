@@ -12,6 +12,7 @@
  * reach, so the inter-sample peaks of the output stay under the ceiling as well.
  * Latency = interpolator delay D + W + A + B - 2 = the lookahead.
  */
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,17 +198,30 @@ int pm_limiter_set_bypass(pm_limiter *l, int bypass)
     return PM_OK;
 }
 
-double pm_limiter_get_ceiling_dbtp(const pm_limiter *l) { return pm_load(&l->ceiling_db_target); }
-double pm_limiter_get_release_ms(const pm_limiter *l) { return pm_load(&l->release_ms_target); }
-int pm_limiter_get_auto_release(const pm_limiter *l) { return pm_load(&l->auto_release); }
-int pm_limiter_get_bypass(const pm_limiter *l) { return pm_load(&l->bypass); }
-double pm_limiter_get_lookahead_ms(const pm_limiter *l) { return 1000.0 * l->latency / l->fs; }
+/* Getters answer 0 for a NULL limiter, like the other processors'. */
+double pm_limiter_get_ceiling_dbtp(const pm_limiter *l)
+{
+    return l ? pm_load(&l->ceiling_db_target) : 0.0;
+}
+double pm_limiter_get_release_ms(const pm_limiter *l)
+{
+    return l ? pm_load(&l->release_ms_target) : 0.0;
+}
+int pm_limiter_get_auto_release(const pm_limiter *l) { return l ? pm_load(&l->auto_release) : 0; }
+int pm_limiter_get_bypass(const pm_limiter *l) { return l ? pm_load(&l->bypass) : 0; }
+double pm_limiter_get_lookahead_ms(const pm_limiter *l)
+{
+    return l ? 1000.0 * l->latency / l->fs : 0.0;
+}
 int pm_limiter_latency(const pm_limiter *l) { return l ? l->latency : 0; }
-double pm_limiter_gain_reduction_db(const pm_limiter *l) { return pm_load(&l->gr_db_now); }
+double pm_limiter_gain_reduction_db(const pm_limiter *l)
+{
+    return l ? pm_load(&l->gr_db_now) : 0.0;
+}
 
 double pm_limiter_take_max_gain_reduction_db(pm_limiter *l)
 {
-    return atomic_exchange_explicit(&l->gr_db_max, 0.0, memory_order_relaxed);
+    return l ? atomic_exchange_explicit(&l->gr_db_max, 0.0, memory_order_relaxed) : 0.0;
 }
 
 /* ---- detector ---- */
@@ -229,7 +243,9 @@ static inline float fit_peak(float a, float b, float c)
     return sqrtf(b * b + d * d / (4.0f * (1.0f - cos_w * cos_w)));
 }
 
-/* Copies one channel of the interleaved input behind its history, sanitised; returns the
+/* Copies one channel of the interleaved input behind its history, sanitised and with
+ * denormals flushed (a quiet chunk is copied out, a limited one multiplied, which flushes them
+ * under FTZ/DAZ: either way they must come out as 0, whatever the block split); returns the
  * largest magnitude among the history and the new samples. Constant strides for mono and
  * stereo let the compiler vectorise the gather. */
 static inline float gather(const float *in, int ch, int c, int n, float *h)
@@ -238,7 +254,8 @@ static inline float gather(const float *in, int ch, int c, int n, float *h)
     for (int i = 0; i < PM_OS_TAPS - 1; i++) m = pm_maxf(m, fabsf(h[i]));
     float *x = h + PM_OS_TAPS - 1;
     for (int i = 0; i < n; i++) {
-        x[i] = pm_sanitize(in[(size_t)i * ch + c]);
+        float v = pm_sanitize(in[(size_t)i * ch + c]);
+        x[i] = fabsf(v) < FLT_MIN ? copysignf(0.0f, v) : v;
         m = pm_maxf(m, fabsf(x[i]));
     }
     return m;
