@@ -325,6 +325,7 @@ int pm_eq_process(pm_eq *eq, const float *in, float *out, int64_t frames)
 {
     if (!eq || ((!in || !out) && frames)) return PM_ERR_NULL;
     if (frames < 0) return PM_ERR_FRAMES;
+    if (!frames) return PM_OK; /* buffers may be NULL: no pointer arithmetic on them */
     pm_fpmode fp;
     pm_fpmode_enter(&fp);
     const int ch = eq->channels;
