@@ -22,13 +22,33 @@ def read_toml(path, error, kind):
     file and what is wrong. `kind` words the message: "preset", "device config", ..."""
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data = f.read()
     except FileNotFoundError:
         raise error(f"{path}: no such {kind} file") from None
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror})") from None
+    except ValueError:  # a NUL character in the name
+        raise error(f"{os.fspath(path)!r}: not a possible file name") from None
+    return parse_toml(data, path, error)
+
+
+def parse_toml(data, path, error):
+    """Parse TOML `data` (bytes or str) read from `path`; any failure raises `error` naming
+    the file: bad UTF-8, bad syntax, and what tomllib raises other than TOMLDecodeError (an
+    integer of more than 4300 digits, arrays nested past the recursion limit)."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})") \
+            from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: not valid TOML: {exc}") from None
+    except ValueError as exc:
+        raise error(f"{path}: not valid TOML: {str(exc).split(';')[0]}") from None
+    except RecursionError:
+        raise error(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
 
 
 def find_config(name_or_path, folders, error, kind):

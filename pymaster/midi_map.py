@@ -22,18 +22,12 @@ Every key is checked like presets and device configs: an unknown key or a bad va
 import math
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import check_keys, find_config, shipped_dirs
+from .config import check_keys, find_config, parse_toml, shipped_dirs
 from .compressor import _RANGES as _COMPRESSOR_RANGES
 from .errors import UserError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python < 3.11 only
-    import tomli as tomllib
 
 MIDI_DIRS = shipped_dirs("midi")
 APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
@@ -83,9 +77,11 @@ PARAM_HELP = (", ".join(n for n in PARAMS) + f", eq[0..{EQ_BANDS - 1}].gain_db|f
 
 def param_spec(name):
     """The :class:`Param` for a parameter name, or None if there is no such parameter."""
+    if not isinstance(name, str):  # e.g. a list from a map file: no parameter, not a crash
+        return None
     if name in PARAMS:
         return PARAMS[name]
-    m = _EQ_PARAM.fullmatch(name) if isinstance(name, str) else None
+    m = _EQ_PARAM.fullmatch(name)
     if m and int(m.group(1)) < EQ_BANDS:
         low, high, unit, curve = _EQ_RANGES[m.group(2)]
         return Param(name, low, high, unit, curve)
@@ -296,7 +292,8 @@ def _programs(path, table, base, load_preset):
         raise MidiMapError(f"{path}: programs must be a table ([programs], e.g. 0 = \"loud\")")
     out = {}
     for key, value in table.items():
-        if not key.isdigit() or not 0 <= int(key) <= 127:
+        # isdigit() alone passes '²', which int() refuses
+        if not (key.isascii() and key.isdigit()) or not 0 <= int(key) <= 127:
             raise MidiMapError(f"{path}: programs.{key}: the key must be a program number "
                                f"0..127 (as sent; a controller showing 1..128 sends one less)")
         name = _text(path, f"programs.{key}", value)
@@ -397,20 +394,21 @@ def is_shipped(path):
 def read_map_text(path):
     """The text of a map file (MidiMapError if it cannot be read)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise MidiMapError(f"{path}: no such MIDI map file") from None
     except OSError as exc:
         raise MidiMapError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MidiMapError(f"{path}: not UTF-8 text (byte {exc.start} is "
+                           f"{data[exc.start]:#04x})") from None
 
 
 def parse_map_text(text, path, load_preset=None):
     """Parse and validate map text (TOML) as the file at `path`; see :func:`parse_midi_map`."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise MidiMapError(f"{path}: not valid TOML: {exc}") from None
-    return parse_midi_map(data, path, load_preset)
+    return parse_midi_map(parse_toml(text, path, MidiMapError), path, load_preset)
 
 
 def load_midi_map(name_or_path, load_preset=None):
