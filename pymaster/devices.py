@@ -105,9 +105,9 @@ def _latency(path, key, value):
 def _channels(path, key, value):
     allowed = f"a list of 1..{MAX_ROUTED} distinct channel numbers 1..{MAX_CHANNEL}, e.g. [1, 2]"
     if (not isinstance(value, list) or not 1 <= len(value) <= MAX_ROUTED
-            or len(set(value)) != len(value)
             or any(isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= MAX_CHANNEL
-                   for c in value)):
+                   for c in value)
+            or len(set(value)) != len(value)):  # last: only numbers can go into a set
         _fail(path, key, value, allowed)
     return tuple(value)
 
