@@ -111,6 +111,8 @@ def read_manifest(path):
                 options, tags, audio = {}, {}, None
                 for column, text in zip(header, (c.strip() for c in cells)):
                     where = f"{path}: row {row}, column {column}"
+                    if "\x00" in text:  # no file name or tag can hold one
+                        raise UserError(f"{where}: contains a NUL character")
                     if column == "path":
                         if not text:
                             raise UserError(f"{where}: empty")
