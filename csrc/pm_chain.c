@@ -225,7 +225,10 @@ static void run_stage(pm_chain *c, stage *s, void *obj, stage_fn process, reset_
         float w = (float)wet;
         for (int k = 0; k < ch; k++) {
             size_t j = (size_t)i * ch + k;
-            c->buf[j] = c->dry[j] + (c->buf[j] - c->dry[j]) * w;
+            /* settled within the chunk: exactly what the next chunks give (the stage skipped
+             * or fully in), not the mix formula's rounding, wherever the chunks fall */
+            c->buf[j] = wet != target ? c->dry[j] + (c->buf[j] - c->dry[j]) * w
+                        : target == 0.0 ? c->dry[j] : c->buf[j];
         }
     }
     s->wet = wet;
