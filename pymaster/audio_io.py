@@ -5,8 +5,10 @@ constant however long the programme is. Outputs are written to a temporary file 
 own directory and renamed over the target only when complete, so a failed or interrupted run
 never leaves a partial file behind.
 """
+import errno
 import os
 import secrets
+import shutil
 import struct
 
 import numpy as np
@@ -191,7 +193,11 @@ class ScratchAudio:
         self._file = open(path, "x+b")
 
     def write(self, block):
-        self._file.write(np.ascontiguousarray(block, dtype=np.float32).data)
+        try:
+            self._file.write(np.ascontiguousarray(block, dtype=np.float32).data)
+        except OSError as exc:  # a full disk: say so, naming the folder (the name is hidden)
+            raise AudioFileError(f"{os.path.dirname(os.path.abspath(self.path))}: cannot "
+                                 f"write scratch audio there ({exc.strerror})") from None
         self.frames += len(block)
 
     def blocks(self, block_frames=BLOCK_FRAMES):
@@ -257,9 +263,41 @@ def delivery_format(path, format=None, bit_depth="24"):
 
 
 def open_writer(path, format, bit_depth, sample_rate, channels, info=None):
-    """A soundfile writer for a delivery file; `info` holds libsndfile string tags (WAV INFO)."""
+    """A writer for a delivery file (``write(block)``, a context manager); `info` holds
+    libsndfile string tags (WAV INFO). A failed write raises AudioFileError naming the folder."""
     handle = sf.SoundFile(path, "w", samplerate=int(sample_rate), channels=channels,
                           format=FORMATS[format], subtype=BIT_DEPTHS[bit_depth])
     for key, value in (info or {}).items():
         setattr(handle, key, value)
-    return handle
+    return _Writer(handle, path)
+
+
+class _Writer:
+    """A soundfile writer whose failures say why: libsndfile only reports "System error."."""
+
+    def __init__(self, handle, path):
+        self._handle, self._path = handle, os.fspath(path)
+
+    def _failed(self, exc):
+        folder = os.path.dirname(os.path.abspath(self._path))
+        full = shutil.disk_usage(folder).free < 1 << 20  # less than a block's worth
+        reason = os.strerror(errno.ENOSPC) if full else exc.error_string
+        return AudioFileError(f"{folder}: cannot write audio there ({reason})")
+
+    def write(self, block):
+        try:
+            self._handle.write(block)
+        except sf.LibsndfileError as exc:
+            raise self._failed(exc) from None
+
+    def close(self):
+        try:
+            self._handle.close()
+        except sf.LibsndfileError as exc:
+            raise self._failed(exc) from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
