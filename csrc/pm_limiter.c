@@ -492,12 +492,14 @@ static void smooth(pm_limiter *l, int n, double *gain)
         double g = gain[i];
         ones = g == 1.0 ? ones + 1 : 0;
         /* Once the rings hold only ones, make the running sums exact again: the output then
-         * returns to unity (bit-exact) instead of carrying rounding residue forever. */
-        if (ones == len_a) sum_a = len_a;
+         * returns to unity (bit-exact) instead of carrying rounding residue forever. Ring A
+         * holds len_a ones only once this g is in it (before, its oldest value may be
+         * anything: resetting then kept 1 - that value in the sum for good). */
         if (ones == len_a + len_b) sum_b = len_b;
         sum_a += g - ring_a[pos_a];
         ring_a[pos_a] = g;
         if (++pos_a == len_a) pos_a = 0;
+        if (ones == len_a) sum_a = len_a;
         g = sum_a / len_a;
         sum_b += g - ring_b[pos_b];
         ring_b[pos_b] = g;
