@@ -267,37 +267,47 @@ def test_compressed_inputs(tmp_path, fmt, subtype):
     assert sf.info(tmp_path / "out.wav").frames == sf.info(src).frames
 
 
-def test_progress_bar_only_on_a_terminal(tmp_path):
-    """tqdm draws on a terminal's stderr; -q silences it; a pipe never gets it."""
+def stderr_on_a_terminal(args):
+    """Run `pymaster ARGS` with stderr on a pseudo-terminal; (exit status, what it drew)."""
     import fcntl
     import os
     import pty
     import struct
     import termios
-    sf.write(tmp_path / "in.wav", programme(3.0, 48000, seed=1), 48000, subtype="PCM_24")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.run([sys.executable, "-m", "pymaster", *map(str, args)],
+                          stdout=subprocess.PIPE, stderr=follower, timeout=60)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return proc.returncode, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("command, stages", [("master", ["render 1", "write"]),
+                                             ("demo", ["generate", "write"])])
+def test_progress_bar_only_on_a_terminal(tmp_path, command, stages):
+    """tqdm draws on a terminal's stderr; -q silences it; a pipe never gets it."""
+    if command == "master":
+        sf.write(tmp_path / "in.wav", programme(3.0, 48000, seed=1), 48000, subtype="PCM_24")
+        args = [command, tmp_path / "in.wav", "-o"]
+    else:
+        args = [command, "--seconds", "3"]
     outputs = {}
     for quiet in (False, True):
-        leader, follower = pty.openpty()
-        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-        args = [sys.executable, "-m", "pymaster", "master", tmp_path / "in.wav", "-o",
-                tmp_path / f"out{quiet}.wav"] + (["-q"] if quiet else [])
-        proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=follower, timeout=60)
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the terminal's other end is closed: all read
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(leader)
-        assert proc.returncode == 0
-        outputs[quiet] = b"".join(chunks).decode(errors="replace")
-    assert "render 1" in outputs[False] and "frames" in outputs[False]
+        status, outputs[quiet] = stderr_on_a_terminal(
+            args + [tmp_path / f"out{quiet}.wav"] + (["-q"] if quiet else []))
+        assert status == 0
+    assert all(stage in outputs[False] for stage in stages) and "frames" in outputs[False]
     assert outputs[True] == ""
-    piped = subprocess.run([sys.executable, "-m", "pymaster", "master", tmp_path / "in.wav",
-                            "-o", tmp_path / "piped.wav"], capture_output=True, text=True,
-                           timeout=60)
+    piped = subprocess.run([sys.executable, "-m", "pymaster", *map(str, args),
+                            tmp_path / "piped.wav"], capture_output=True, text=True, timeout=60)
     assert piped.returncode == 0 and piped.stderr == ""
