@@ -48,6 +48,9 @@ def test_preset_validation_messages():
                                            "true or false"),
         ({"output": {"bit_depth": "8"}}, "output.bit_depth = '8'"),
         ({"eq": [{"type": "peak"}]}, "missing key 'eq[0].freq_hz'"),
+        ({"target": {"ceiling_dbtp": -1.0}}, "missing key 'target.integrated_lufs' "
+                                             "(-36..-5 LUFS)"),
+        ({"target": None}, "target must be a table"),
         ({"eq": {"type": "peak"}}, "array of tables"),
         ({"colour": "red"}, "unknown key 'colour'"),
     ]
@@ -55,6 +58,50 @@ def test_preset_validation_messages():
         with pytest.raises(PresetError, match="x.toml") as info:
             parse_preset({**base, **extra}, "x.toml")
         assert message in str(info.value)
+
+
+def test_absent_keys_take_the_documented_defaults(tmp_path):
+    """A preset of one key works: the rest comes from SCHEMA, whose defaults are those of the
+    processors themselves (a fresh Chain), so a key left out and a key set to its default
+    give the same preset."""
+    from pymaster import Chain
+    (tmp_path / "mine.toml").write_text("[target]\nintegrated_lufs = -12.0\n")
+    mine = load_preset(tmp_path / "mine.toml")
+    assert (mine.name, mine.ceiling_dbtp, mine.eq, mine.compressor_enabled) == \
+        ("mine", -1.0, (), False)
+    fresh = Chain(48000, 2)
+    assert mine.compressor == fresh.compressor.params
+    assert (mine.lookahead_ms, mine.release_ms, mine.auto_release) == \
+        (fresh.limiter.lookahead_ms, fresh.limiter.release_ms, fresh.limiter.auto_release)
+    band = parse_preset({"target": {"integrated_lufs": -12.0},
+                         "eq": [{"type": "peak", "freq_hz": 100.0}]}).eq[0]
+    assert band == dict(Chain(48000, 2, eq_bands=1).eq.bands[0], freq_hz=100.0, enabled=True)
+    spelled_out = parse_preset({"target": {"integrated_lufs": -12.0, "ceiling_dbtp": -1.0},
+                                "limiter": {"lookahead_ms": 5.0}, "output": {"bit_depth": "24"}},
+                               tmp_path / "mine.toml")
+    assert spelled_out == mine
+    sf.write(tmp_path / "in.wav", programme(4.0, 48000, seed=2), 48000, subtype="PCM_24")
+    report = master(tmp_path / "in.wav", tmp_path / "out.wav", preset=tmp_path / "mine.toml")
+    assert report["output"]["integrated_lufs"] == pytest.approx(-12.0, abs=0.1)
+    assert report["output"]["true_peak_dbtp"] <= -1.0
+
+
+def test_readme_documents_every_preset_key():
+    """The README's key table is SCHEMA's (regenerate: print(keys_table())), and its example
+    presets load."""
+    import re
+    from pathlib import Path
+
+    from pymaster.presets import keys_table
+    from pymaster.config import tomllib
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Presets"):readme.index("### The report")]
+    assert keys_table() in section
+    examples = re.findall(r"```toml\n(.*?)```", section, re.S)
+    assert len(examples) == 2
+    for text in examples:
+        preset = parse_preset(tomllib.loads(text), "README.md")
+        assert preset.target_lufs in (-12.0, -14.0)
 
 
 def test_eq_band_too_high_for_the_rate():
