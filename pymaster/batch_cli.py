@@ -66,10 +66,14 @@ def cmd_batch(args):
         audio = sum(r["duration_s"] or 0 for r in results if r["status"] == "done")
         elapsed = time.perf_counter() - started
         warned = sum(bool(r["warnings"]) for r in results)
-        print(f"{len(results)} files: {count['done']} mastered, {count['skipped']} already "
-              f"done, {len(failed)} failed, in {elapsed:.1f} s "
-              f"({audio / elapsed:.0f}x real time)"
-              + (f"; {warned} with warnings" if warned else ""))
+        if count["skipped"] == len(results):
+            print(f"nothing to do: all {len(results)} files are already mastered with these "
+                  "settings")
+        else:
+            print(f"{len(results)} files: {count['done']} mastered, {count['skipped']} already "
+                  f"done, {len(failed)} failed, in {elapsed:.1f} s"
+                  + (f" ({audio / elapsed:.0f}x real time)" if audio else "")
+                  + (f"; {warned} with warnings" if warned else ""))
         print(f"results: {args.manifest or os.path.join(args.outdir, RESULTS_NAME)}")
     return EXIT_FAILED if failed else 0
 
