@@ -273,6 +273,23 @@ def test_loudness_model_is_monotonic_in_drive():
     assert model.predict(model.solve(-12.0)) == pytest.approx(-12.0, abs=1e-3)
 
 
+def test_plot_spectra_are_loudness_matched():
+    """The master is 6 dB louder and has the same tone: matched, its curve lies on the input's
+    (moved by -6 dB, as the legend says); with a silent input nothing is moved."""
+    from pymaster.report import matched_spectra
+    freqs = np.linspace(0.0, 24000.0, 2049)
+    tone = -30.0 - 10 * np.log10(1 + freqs / 500)
+    report = {"input": {"integrated_lufs": -20.0}, "output": {"integrated_lufs": -14.0}}
+    curves = {"input_spectrum": (freqs, tone), "output_spectrum": (freqs, tone + 6.0)}
+    (_, _, (centres, before)), (label, _, (_, after)) = matched_spectra(report, curves)[0]
+    assert len(centres) > 50 and np.allclose(before, after) and label == "after, -6.0 dB"
+    assert "loudness-matched" in matched_spectra(report, curves)[1]
+    report["input"]["integrated_lufs"] = float("-inf")
+    lines, title = matched_spectra(report, curves)
+    assert np.allclose(np.subtract(lines[1][2][1], lines[0][2][1]), 6.0, atol=0.01)
+    assert "not loudness-matched" in title
+
+
 # ---- demo ----
 
 def test_demo_mix_is_music_not_a_tone():
