@@ -180,7 +180,8 @@ def build_parser():
                    help="integrated loudness target, LUFS (default: the preset's)")
     m.add_argument("--ceiling-dbtp", type=float, metavar="Y",
                    help="true-peak ceiling, dBTP (default: the preset's)")
-    m.add_argument("--format", choices=["wav", "flac"], help="default: OUT's extension")
+    m.add_argument("--format", choices=["wav", "flac"],
+                   help="file format of OUT (default: from its extension)")
     m.add_argument("--bit-depth", choices=["16", "24", "32f"],
                    help="16 or 24 (TPDF dithered) or 32-bit float; default: the preset's")
     m.add_argument("--sample-rate", type=int, metavar="N",
