@@ -106,12 +106,11 @@ def check_batch(results, root, outdir, auto):
 
 
 def leftovers(outdir):
-    """Hidden temporary files (anything hidden but the records and the lock)."""
-    return [p for p in outdir.rglob(".*") if not p.name.endswith(".pymaster.json")
-            and p.name != ".pymaster-batch.lock"]
+    """Hidden files but the records: temporary files, or the lock a batch should remove."""
+    return [p for p in outdir.rglob(".*") if not p.name.endswith(".pymaster.json")]
 
 
-def test_local_batch_isolates_failures_and_resumes(catalogue, tmp_path, capsys):
+def test_local_batch_isolates_failures_and_resumes(catalogue, tmp_path, capsys, monkeypatch):
     outdir = tmp_path / "out"
     assert main(["batch", str(catalogue), "-o", str(outdir), "--workers", "2"]) == 1
     out, err = capsys.readouterr()
@@ -123,6 +122,19 @@ def test_local_batch_isolates_failures_and_resumes(catalogue, tmp_path, capsys):
     results = [{k: (float(v) if k.endswith(("lufs", "dbtp")) and v else v)
                 for k, v in row.items()} for row in rows]
     check_batch(results, catalogue, outdir, auto=False)
+    assert not leftovers(outdir)
+
+    # the good files alone: all done, which is known before any worker starts, so the (here
+    # unreachable) scheduler is never contacted; the summary says so
+    monkeypatch.setattr("pymaster.batch.CONNECT_TIMEOUT_S", 1)  # if it did try: fail fast
+    assert main(["batch", str(catalogue / "album1"), str(catalogue / "album2"), "-o",
+                 str(outdir), "--scheduler", "tcp://127.0.0.1:9", "--manifest",
+                 str(tmp_path / "done.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == "nothing to do: all 4 files are already mastered with " \
+        "these settings" and err == ""
+    with open(tmp_path / "done.csv", newline="") as f:
+        assert [row["status"] for row in csv.DictReader(f)] == ["skipped"] * 4
     assert not leftovers(outdir)
 
     # again: the valid outputs are skipped (untouched), the broken inputs fail again
@@ -150,6 +162,26 @@ def test_local_batch_isolates_failures_and_resumes(catalogue, tmp_path, capsys):
     assert {r["status"] for r in results if r["status"] != "failed"} == {"done"}
     check_master(damaged, -16.0)
     assert not leftovers(outdir)
+
+    # --auto after a plain run: where it picks the preset used (streaming), nothing to redo
+    results = run_batch([catalogue], outdir, workers=2, target_lufs=-16, auto=True)
+    rows = by_input(results, catalogue)
+    assert {n: rows[n]["status"] for n in GOOD} == {
+        "album1/a.wav": "skipped", "album1/b.wav": "done", "album2/c.flac": "skipped",
+        "album2/live/d.wav": "done"}
+    assert [rows[n]["preset"] for n in GOOD] == [preset for preset, _ in GOOD.values()]
+
+
+def test_one_batch_per_outdir_and_no_lock_left(tmp_path):
+    from pymaster.batch import LOCK_NAME, _lock
+    with _lock(str(tmp_path)):
+        with pytest.raises(UserError, match="another batch is writing there"):
+            with _lock(str(tmp_path)):
+                pass
+        assert (tmp_path / LOCK_NAME).exists()
+    assert not (tmp_path / LOCK_NAME).exists()
+    with _lock(str(tmp_path)):  # free again
+        pass
 
 
 @pytest.fixture(scope="module")

@@ -109,7 +109,7 @@ def test_existing_output_needs_overwrite(folder):
      ["target.integrated_lufs", "-60", "-36..-5 LUFS"]),
     ("[target]\nintegrated_lufs = -14.0\nceiling_dbtp = -1.0\n[[eq]]\ntype = 'notch'\n"
      "freq_hz = 100\n", ["eq[0].type", "notch", "peak"]),
-    ("[target]\nintegrated_lufs = -14.0\n", ["missing key", "target.ceiling_dbtp"]),
+    ("[target]\nceiling_dbtp = -1.0\n", ["missing key", "target.integrated_lufs"]),
     ("[target\n", ["not valid TOML"]),
 ])
 def test_bad_preset_file_names_file_key_and_range(folder, toml, words):
