@@ -24,8 +24,10 @@
 #define HIST_BINS 8000        /* up to +10 LUFS; anything louder lands in the top bin */
 /* True peak is interpolated in runs of TP_RUN frames on an absolute grid, so every 4x point is
  * computed by the same call shape however the stream is split. A run's points are built from
- * the run and at most the PM_OS_TAPS - 1 samples before it, i.e. the run before (TP_RUN >= 23). */
-#define TP_RUN 24
+ * the run and at most the PM_OS_TAPS - 1 samples before it, i.e. the run before (TP_RUN >=
+ * PM_OS_TAPS - 1); a multiple of PM_OS_PAD, so the interpolator reads nothing past the run. */
+#define TP_RUN 80
+_Static_assert(TP_RUN >= PM_OS_TAPS - 1 && TP_RUN % PM_OS_PAD == 0, "TP_RUN too short");
 #define TP_HIST (PM_OS_TAPS - 1)
 #define HIST_LEN (TP_HIST + TP_RUN - 1 + PM_CHUNK) /* history, pending part-run, new chunk */
 /* Rounding slack of the skip test: the float FIR may exceed the exact bound by a few ulps. */
@@ -110,7 +112,7 @@ int pm_loudness_create(pm_loudness **out, double sample_rate, int channels)
     m->channels = channels;
     m->step = (int)lround(sample_rate / 10.0);
     design_k_weighting(m->kw, sample_rate);
-    pm_os_filter_init(&m->os);
+    pm_os_filter_init(&m->os, PM_OS_STRICT);
     /* BS.1770 weights: 1.41 for the surrounds of 5.0 (L R C Ls Rs) and 5.1 (L R C LFE Ls Rs),
      * whose LFE is left out. */
     static const double w5[5] = {1.0, 1.0, 1.0, 1.41, 1.41};
@@ -236,10 +238,7 @@ static void true_peak_runs(const pm_os_filter *f, const float *x, int n, double 
     for (int s = 0; s < n; s += TP_RUN) {
         float run = bits_to_float(abs_bits_max(x + s, TP_RUN));
         float reach = run > before ? run : before;
-        if (reach * f->l1_max * TP_SLACK > tp) {
-            float p = pm_os_peak(f, x + s, TP_RUN);
-            tp = p > tp ? p : tp;
-        }
+        if (reach * f->l1_max * TP_SLACK > tp) tp = pm_os_peak(f, x + s, TP_RUN, tp);
         before = run;
     }
     *true_peak = tp;
