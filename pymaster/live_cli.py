@@ -71,13 +71,21 @@ def add_commands(subparsers):
     :class:`pymaster.errors.UserError` raised by it is printed with exit status 2 (see
     :func:`main`).
     """
-    p = subparsers.add_parser("devices", help="list audio devices, host APIs, channels, rates")
+    p = subparsers.add_parser("devices", help="list audio devices, host APIs, channels, rates",
+                              description="Lists the audio devices PortAudio sees: host API, "
+                              "channels in and out, supported rates; their names go into a "
+                              "device config's `device` key.",
+                              epilog="examples:\n  pymaster devices\n  pymaster devices --json")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_devices)
 
     p = subparsers.add_parser("live", help="master live through an audio interface",
                               description="Runs until Ctrl-C or SIGTERM. With --headless, SIGHUP "
-                              "reloads the device config and the preset without stopping audio.")
+                              "reloads the device config and the preset without stopping audio.",
+                              epilog="examples:\n"
+                              "  pymaster live --device usb-2x2 --preset streaming "
+                              "--input-gain-db 4\n"
+                              "  pymaster live --device jack --midi nanokontrol2 --headless")
     p.add_argument("--device", required=True, metavar="CONFIG",
                    help="device config: configs/devices/NAME.toml, or just NAME")
     p.add_argument("--preset", metavar="P", help="preset name or .toml file")
@@ -101,7 +109,9 @@ def add_commands(subparsers):
 
     p = subparsers.add_parser("midi-ports", help="list MIDI input and output ports",
                               description="Lists the ports of a MIDI backend: --api, else the "
-                              "--map's [midi] api, else rtmidi's default (ALSA on Linux).")
+                              "--map's [midi] api, else rtmidi's default (ALSA on Linux).",
+                              epilog="examples:\n  pymaster midi-ports --api jack\n"
+                              "  pymaster midi-ports --map nanokontrol2 --json")
     p.add_argument("--api", choices=["auto", "alsa", "jack", "coremidi", "winmm"],
                    help="MIDI backend")
     p.add_argument("--map", metavar="MAP", help="take the backend from this MIDI map")
