@@ -1,4 +1,4 @@
-"""The shipped systemd units (deploy/) run as systemd runs them, and ``pymaster live --check``.
+"""The shipped systemd units (deploy/) run as systemd runs them.
 
 Each unit file is read as it is: the commands are parsed from it (line continuations, quoting,
 ``$NAME``/``${NAME}`` from Environment=/EnvironmentFile=, ``$MAINPID``), only the install paths
@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jackserver import PERIOD, RATE, JackServer, available
+from children import default_signals
+from jackserver import PERIOD, RATE, JackServer, available, play_and_record, remove_server_files
 from signals import programme, ref_true_peak_db
 
 from pymaster.presets import load_preset
@@ -216,7 +217,7 @@ class Service:
         try:
             self.process = subprocess.Popen(command(self.setting("ExecStart"), self.env),
                                             env=self.env, cwd=self.setting("WorkingDirectory"),
-                                            stdout=log, stderr=log)
+                                            stdout=log, stderr=log, preexec_fn=default_signals)
         finally:
             log.close()
         for value in self.service.get("ExecStartPost", []):
@@ -297,49 +298,12 @@ def test_systemd_analyze_verify_passes(tmp_path):
 
 # ---- the units running ----
 
-def freewheel(jack, on):
-    subprocess.run(["jack_freewheel", "yes" if on else "no"], env=jack.env(), check=True,
-                   timeout=WAIT_S, capture_output=True)
-
-
 def loopback(jack, tmp_path, play):
-    """tests/jack_harness.py plays `play` through pymaster and records it, in freewheel.
-
-    play_and_record (jackserver.py) with freewheel switched on between the harness being
-    ready and playing: a PortAudio client must not open in freewheel (its start-up breaks
-    the server), and playing must not start before it (a stall would drop blocks).
-    """
-    np.save(tmp_path / "play.npy", play)
-    harness = subprocess.Popen([sys.executable, str(HERE / "jack_harness.py"), "harness",
-                                str(tmp_path / "play.npy"), str(tmp_path / "rec.npy")],
-                               env=jack.env(), text=True, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE)
-    try:
-        assert harness.stdout.readline().strip() == "ready"
-        jack.disconnect_all("harness")  # PortAudio wired both clients to system:*
-        jack.disconnect_all(CLIENT)
-        for k in range(2):
-            jack.connect(f"harness:out_{k}", f"{CLIENT}:in_{k}")
-            jack.connect(f"{CLIENT}:out_{k}", f"harness:in_{k}")
-        freewheel(jack, True)
-        try:
-            harness.stdin.write("go\n")
-            harness.stdin.flush()
-            done = harness.stdout.readline().strip()
-        finally:
-            freewheel(jack, False)
-        assert harness.wait(WAIT_S) == 0 and done == "done xruns=0", done
-    finally:
-        if harness.poll() is None:
-            harness.kill()
-            harness.wait()
-    return np.load(tmp_path / "rec.npy")
-
-
-def remove_semaphores(server_name):
-    """What a server that had clients die leaves in /dev/shm: jack_sem.UID_NAME_CLIENT."""
-    for path in Path("/dev/shm").glob(f"jack_sem.*_{server_name}_*"):
-        path.unlink(missing_ok=True)
+    """`play` through pymaster, recorded by tests/jack_harness.py with the server freewheeling
+    (jackserver.play_and_record: freewheel only once both clients run, off before one closes)."""
+    rec, xruns = play_and_record(jack, tmp_path, play, CLIENT)
+    assert xruns == 0  # freewheel: no deadline to miss
+    return rec
 
 
 class Box:
@@ -386,7 +350,7 @@ class Box:
         if self.jackd is not None:
             self.jackd.kill()
         self.jack.stop()
-        remove_semaphores(self.name)
+        remove_server_files(self.name)  # a killed client's semaphores
 
 
 @needs_jack
