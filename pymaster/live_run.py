@@ -303,15 +303,23 @@ def _described_chain(config, preset, input_gain_db):
 
 def _check_device(config):
     from .devices import portaudio, resolve
+    from .midi_ports import quiet_stderr
     item = "audio device"
     try:
-        sd = portaudio(config.client_name, rescan=True)
+        with quiet_stderr():  # the libraries' own complaints: the detail says what matters
+            sd = portaudio(config.client_name, rescan=True)
     except (OSError, ImportError) as exc:  # no PortAudio library, or no sounddevice
         return "missing", item, f"PortAudio is not available: {exc}"
     try:
-        dev = resolve(config, sd)
+        with quiet_stderr():
+            dev = resolve(config, sd)
     except UserError as exc:
-        return "missing", item, " ".join(str(exc).split())
+        detail = " ".join(str(exc).split())
+        if "JACK" in config.host_api.upper() and not any(
+                "JACK" in api["name"].upper() for api in sd.query_hostapis()):
+            detail += (" (no JACK server answers: is it running? JACK_DEFAULT_SERVER names a "
+                       "non-default one)")
+        return "missing", item, detail
     finally:
         sd._terminate()  # PortAudio's JACK client goes now, not in an exit handler
     return "ok", item, (f"{dev.name!r} on {dev.host_api}: {dev.in_channels} in, "
@@ -320,7 +328,7 @@ def _check_device(config):
 
 def _check_midi_ports(midi_map):
     """The map's input (and feedback output) port, as MidiController.open would find them."""
-    from .midi_ports import create, find_port
+    from .midi_ports import create, find_port, quiet_stderr
     m, items = midi_map, []
     own = (m.client_name, f"{m.client_name}-out")
     wanted = [("MIDI input", "in", m.input)]
@@ -328,7 +336,8 @@ def _check_midi_ports(midi_map):
         wanted.append(("MIDI output", "out", m.output))
     for item, direction, name in wanted:
         try:  # a virtual port needs a working backend as much as a named one
-            port = create(m.api, direction, "pymaster-check", m.path)
+            with quiet_stderr():
+                port = create(m.api, direction, "pymaster-check", m.path)
         except UserError as exc:
             items.append(("missing", item, " ".join(str(exc).split())))
             continue
