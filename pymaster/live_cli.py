@@ -2,7 +2,8 @@
 add_commands.
 
 Each maps to one library call (:func:`pymaster.devices.list_devices`,
-:func:`pymaster.live_run.run_live`, :func:`pymaster.midi_ports.list_ports`).
+:func:`pymaster.live_run.run_live` or, with ``--check``, :func:`pymaster.live_run.check_live`,
+:func:`pymaster.midi_ports.list_ports`).
 """
 import json
 import logging
@@ -22,10 +23,25 @@ def _devices(args):
     return 0
 
 
+def _check(args):
+    from .live_run import check_live
+
+    items = check_live(args.device, args.preset, input_gain_db=args.input_gain_db,
+                       midi=args.midi, midi_learn=args.midi_learn)
+    for status, item, detail in items:
+        print(f"{status:<8} {item}: {detail}")
+    bad = [item for status, item, _ in items if status != "ok"]
+    print(f"pymaster live --check: {len(items) - len(bad)} of {len(items)} ok"
+          + (f"; to fix: {', '.join(bad)}" if bad else ""))
+    return 2 if bad else 0
+
+
 def _live(args):
     from .live import BackendStuck
     from .live_run import EXIT_RESTART, run_live, setup_logging
 
+    if args.check:
+        return _check(args)
     setup_logging()
     try:
         return run_live(args.device, args.preset, input_gain_db=args.input_gain_db,
@@ -85,6 +101,10 @@ def add_commands(subparsers):
     p.add_argument("--log-interval", type=float, default=10.0, metavar="S",
                    help="seconds between meter log lines when headless (default 10)")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--check", action="store_true",
+                   help="open no audio: validate the device config, preset and MIDI map, say "
+                   "whether the device and MIDI ports are there (one line each); exit 0 if all "
+                   "is, 2 if not")
     p.set_defaults(run=_live)
 
     p = subparsers.add_parser("midi-ports", help="list MIDI input and output ports",
