@@ -15,12 +15,10 @@ freewheeling so that a stalled machine cannot fail them, do not claim.
 import importlib.util
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from jackserver import PERIOD, RATE, available, serving
+from jackserver import PERIOD, RATE, MidiSender, available, serving
 
 from pymaster.devices import parse_device_config
 from pymaster.presets import load_preset, parse_preset
@@ -31,7 +29,6 @@ pytestmark = pytest.mark.skipif(
 
 CLIENT = "pmbench"
 SECONDS = float(os.environ.get("PYMASTER_BENCH_REALTIME_S", "30"))
-TESTS = Path(__file__).resolve().parents[1] / "tests"
 OURS = f"client = {CLIENT} was not finished, state = Running"
 
 
@@ -116,30 +113,11 @@ def midi_controller(body):
         f'[midi]\napi = "jack"\n{body}', "bench-map.toml"))
 
 
-class Sender:
-    """tests/midi_sender.py, a controller stand-in on JACK MIDI (midisend:out, midisend-in:in)."""
-
-    def __init__(self, jack):
-        self.process = subprocess.Popen([sys.executable, str(TESTS / "midi_sender.py"),
-                                         "midisend"], env=jack.env(), text=True,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        assert self.process.stdout.readline().strip() == "ready"
-
-    def ask(self, line):
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        return self.process.stdout.readline().strip()
-
-    def close(self):
-        self.ask("quit")
-        self.process.wait(10)
-
-
 def test_midi_flood_in_real_time(benchmark, report_figure, jack):
     pytest.importorskip("rtmidi")
     engine, ctl = engine_on(jack, busy_preset(), 6.0,
                             midi_controller('[[control]]\nparam = "eq[1].gain_db"\ncc = 20\n'))
-    sender = Sender(jack)
+    sender = MidiSender(jack)
     try:
         jack.connect("midisend:out", "pymaster-midi:in")
         got0 = ctl.counts["messages"]
@@ -166,7 +144,7 @@ def test_feedback_rate_in_real_time(benchmark, report_figure, jack):
     pytest.importorskip("rtmidi")
     engine, ctl = engine_on(jack, load_preset("loud"), 10.0, midi_controller(
         "[feedback]\ngain_reduction_cc = 13\nrate_hz = 15\n"))
-    sender = Sender(jack)
+    sender = MidiSender(jack)
     try:
         jack.connect("pymaster-midi-out:out", "midisend-in:in")
         sender.ask("recv 0.3")

@@ -220,3 +220,28 @@ def play_and_record(jack, tmp_path, play, client, inputs=2, hold=None, during=No
 def _say(process, line):
     process.stdin.write(line + "\n")
     process.stdin.flush()
+
+
+class MidiSender:
+    """tests/midi_sender.py, a controller stand-in on JACK MIDI (NAME:out, NAME-in:in), driven
+    one command line at a time (see that file for the commands)."""
+
+    def __init__(self, jack, name="midisend"):
+        self.process = subprocess.Popen([sys.executable, str(HERE / "midi_sender.py"), name],
+                                        env=jack.env(), text=True, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE)
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def ask(self, line):
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline().strip()
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                self.ask("quit")
+                self.process.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()

@@ -14,11 +14,10 @@ import sys
 import threading
 import time
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
-from jackserver import PERIOD, RATE, available, play_and_record, serving
+from jackserver import PERIOD, RATE, MidiSender, available, play_and_record, serving
 
 from pymaster import Chain
 from pymaster.devices import parse_device_config
@@ -29,7 +28,6 @@ from pymaster.midi_map import (MidiMapError, load_midi_map, parse_map_text, rela
                                to_position, to_value)
 from pymaster.presets import parse_preset
 
-HERE = Path(__file__).resolve().parent
 CLIENT, SENDER = "pmmidi", "midisend"
 
 
@@ -386,33 +384,9 @@ def jack(tmp_path_factory):
         yield server
 
 
-class Sender:
-    """tests/midi_sender.py: a controller on JACK MIDI (SENDER:out, SENDER-in:in)."""
-
-    def __init__(self, jack, name=SENDER):
-        self.process = subprocess.Popen([sys.executable, str(HERE / "midi_sender.py"), name],
-                                        env=jack.env(), text=True, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE)
-        assert self.process.stdout.readline().strip() == "ready"
-
-    def ask(self, line):
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        return self.process.stdout.readline().strip()
-
-    def close(self):
-        if self.process.poll() is None:
-            try:
-                self.ask("quit")
-                self.process.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.fixture
 def sender(jack):
-    s = Sender(jack)
+    s = MidiSender(jack, SENDER)
     yield s
     s.close()
 
@@ -679,7 +653,7 @@ def test_a_missing_controller_fails_on_a_terminal_and_is_waited_for_headless(jac
                       r"waiting for it")
         proc.wait_for(r"streaming: system")  # audio does not wait for the controller
         for _ in range(2):
-            sender = Sender(jack)
+            sender = MidiSender(jack, SENDER)
             proc.wait_for(rf"MIDI input: {SENDER}:out \(jack\)")
             assert sender.ask("note 1 60 100") == "ok"
             proc.wait_for(r"MIDI: bypass\.limiter (on|off)")
