@@ -3,6 +3,7 @@
  * GIL to wait for, no allocation, no garbage collector). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pm_internal.h"
 
@@ -53,10 +54,18 @@ static inline void bump(pm_live *l, int which)
     atomic_fetch_add_explicit(&l->counts[which], 1, memory_order_relaxed);
 }
 
+static inline uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t); /* a vDSO read: no system call, no lock */
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 int pm_live_callback(const void *input, void *output, unsigned long frames,
                      const void *time_info, unsigned long status, void *user)
 {
     pm_live *l = user;
+    const uint64_t start = now_ns();
     for (int bit = 0; bit < 4; bit++)
         if (status & (1ul << bit)) bump(l, PM_LIVE_INPUT_UNDERFLOW + bit);
     int err = pm_chain_process_device(l->chain, input, l->in_channels, l->in_map, output,
@@ -67,6 +76,10 @@ int pm_live_callback(const void *input, void *output, unsigned long frames,
         memset(output, 0, (size_t)frames * l->out_channels * sizeof(float)); /* silence */
     }
     bump(l, PM_LIVE_BLOCKS);
+    /* Only this thread writes the maximum: a plain load and store suffice. */
+    const uint64_t took = now_ns() - start;
+    if (took > atomic_load_explicit(&l->counts[PM_LIVE_WORST_NS], memory_order_relaxed))
+        atomic_store_explicit(&l->counts[PM_LIVE_WORST_NS], took, memory_order_relaxed);
     return 0; /* paContinue */
 }
 

@@ -2,25 +2,32 @@
  * 3341), loudness range (Tech 3342), sample and 4x true peak per channel.
  *
  * Time runs on an absolute grid of 100 ms sub-blocks (step = round(fs / 10) frames counted from
- * reset), and every sum runs in stream order, so results do not depend on how the caller splits
- * the audio. Each sub-block leaves one weighted energy in a ring; a 400 ms gating block is the
- * last 4 entries, a 3 s short-term window the last 30. Gating uses fixed histograms of 0.01 LU
- * bins, so hours of audio take no more memory than seconds. */
+ * reset), each cut into PARTS parts of about 10 ms, and every sum runs in stream order, so
+ * results do not depend on how the caller splits the audio. Each part leaves one weighted energy
+ * in a ring; momentary (400 ms) and short-term (3 s) loudness are the last 40 and 300 entries,
+ * refreshed as each part ends: their maxima need that resolution (EBU Tech 3341 cases 13 and
+ * 14 move a 400 ms tone in 20 ms steps against the grid; at 100 ms updates Max M reads up to
+ * 0.45 LU low). Gating blocks (BS.1770: 75 % overlap) and the short-term values of the loudness
+ * range (Tech 3342: 10 Hz) are taken as each sub-block ends. Gating uses fixed histograms of
+ * 0.01 LU bins, so hours of audio take no more memory than seconds. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "pm_internal.h"
 
-#define RING 32               /* sub-block ring: a power of two >= SHORT_SUBS */
-#define MOMENTARY_SUBS 4      /* 400 ms */
-#define SHORT_SUBS 30         /* 3 s */
+#define PARTS 10              /* parts per sub-block: updates every 10 ms */
+#define RING 512              /* part ring: a power of two >= SHORT_PARTS */
+#define MOMENTARY_PARTS (4 * PARTS)   /* 400 ms */
+#define SHORT_PARTS (30 * PARTS)      /* 3 s */
 #define BIN_PER_LU 100        /* histogram resolution: 0.01 LU */
 #define HIST_LOW (-70.0)      /* LUFS at the bottom of bin 0: the absolute gate */
 #define HIST_BINS 8000        /* up to +10 LUFS; anything louder lands in the top bin */
 /* True peak is interpolated in runs of TP_RUN frames on an absolute grid, so every 4x point is
  * computed by the same call shape however the stream is split. A run's points are built from
- * the run and at most the PM_OS_TAPS - 1 samples before it, i.e. the run before (TP_RUN >= 23). */
-#define TP_RUN 24
+ * the run and at most the PM_OS_TAPS - 1 samples before it, i.e. the run before (TP_RUN >=
+ * PM_OS_TAPS - 1); a multiple of PM_OS_PAD, so the interpolator reads nothing past the run. */
+#define TP_RUN 80
+_Static_assert(TP_RUN >= PM_OS_TAPS - 1 && TP_RUN % PM_OS_PAD == 0, "TP_RUN too short");
 #define TP_HIST (PM_OS_TAPS - 1)
 #define HIST_LEN (TP_HIST + TP_RUN - 1 + PM_CHUNK) /* history, pending part-run, new chunk */
 /* Rounding slack of the skip test: the float FIR may exceed the exact bound by a few ulps. */
@@ -38,7 +45,7 @@ struct pm_loudness {
     int channels;
     int step;                     /* frames per 100 ms sub-block */
     double kw[7];                 /* K-weighting: shelf b0 b1 b2 a1 a2, high-pass a1 a2 */
-    pm_atomic_double weight[PM_MAX_CHANNELS]; /* G_i, applied as each sub-block ends */
+    pm_atomic_double weight[PM_MAX_CHANNELS]; /* G_i, applied as each part ends */
     pm_os_filter os;              /* 4x interpolator for true peak */
     float *hist;                  /* per channel: TP_HIST history + samples of unfinished runs */
     float *scratch;               /* a sanitised copy of one chunk, interleaved */
@@ -47,12 +54,13 @@ struct pm_loudness {
 
     /* stream state, cleared by reset */
     int64_t frames;               /* frames added since reset */
-    int64_t subs;                 /* completed sub-blocks */
+    int64_t parts;                /* completed parts */
     int pos;                      /* frames into the current sub-block */
+    int part;                     /* index of the current part within its sub-block */
     int tp_pending;               /* frames waiting for their true-peak run to complete */
     double kstate[PM_MAX_CHANNELS][6]; /* x[n-1] x[n-2] shelf y[n-1] y[n-2] K y[n-1] y[n-2] */
-    double acc[PM_MAX_CHANNELS];  /* sum of K-weighted squares in the current sub-block */
-    double ring[RING];            /* sum over channels of G_i * acc_i, per completed sub-block */
+    double acc[PM_MAX_CHANNELS];  /* sum of K-weighted squares in the current part */
+    double ring[RING];            /* sum over channels of G_i * acc_i, per completed part */
     double momentary, short_term; /* weighted mean squares of the latest windows (0: none) */
     double momentary_max, short_term_max;
     double sample_peak[PM_MAX_CHANNELS], true_peak[PM_MAX_CHANNELS]; /* linear */
@@ -104,7 +112,7 @@ int pm_loudness_create(pm_loudness **out, double sample_rate, int channels)
     m->channels = channels;
     m->step = (int)lround(sample_rate / 10.0);
     design_k_weighting(m->kw, sample_rate);
-    pm_os_filter_init(&m->os);
+    pm_os_filter_init(&m->os, PM_OS_STRICT);
     /* BS.1770 weights: 1.41 for the surrounds of 5.0 (L R C Ls Rs) and 5.1 (L R C LFE Ls Rs),
      * whose LFE is left out. */
     static const double w5[5] = {1.0, 1.0, 1.0, 1.41, 1.41};
@@ -134,8 +142,8 @@ void pm_loudness_reset(pm_loudness *m)
     memset(m->hist, 0, (size_t)m->channels * HIST_LEN * sizeof(float));
     memset(m->gi, 0, sizeof *m->gi);
     memset(m->gr, 0, sizeof *m->gr);
-    m->frames = m->subs = 0;
-    m->pos = m->tp_pending = 0;
+    m->frames = m->parts = 0;
+    m->pos = m->part = m->tp_pending = 0;
     memset(m->kstate, 0, sizeof m->kstate);
     memset(m->acc, 0, sizeof m->acc);
     memset(m->ring, 0, sizeof m->ring);
@@ -230,16 +238,13 @@ static void true_peak_runs(const pm_os_filter *f, const float *x, int n, double 
     for (int s = 0; s < n; s += TP_RUN) {
         float run = bits_to_float(abs_bits_max(x + s, TP_RUN));
         float reach = run > before ? run : before;
-        if (reach * f->l1_max * TP_SLACK > tp) {
-            float p = pm_os_peak(f, x + s, TP_RUN);
-            tp = p > tp ? p : tp;
-        }
+        if (reach * f->l1_max * TP_SLACK > tp) tp = pm_os_peak(f, x + s, TP_RUN, tp);
         before = run;
     }
     *true_peak = tp;
 }
 
-/* One chunk of n frames, within one sub-block. */
+/* One chunk of n frames, within one part. */
 static void add_chunk(pm_loudness *m, const float *src, int n)
 {
     const int ch = m->channels;
@@ -272,7 +277,7 @@ static void add_chunk(pm_loudness *m, const float *src, int n)
     m->tp_pending = pending + n - ready;
 }
 
-/* ---- 100 ms grid ---- */
+/* ---- 100 ms grid, 10 ms parts ---- */
 
 static void hist_add(gate_hist *h, double ms)
 {
@@ -282,15 +287,19 @@ static void hist_add(gate_hist *h, double ms)
     h->energy[bin] += ms;
 }
 
-/* Mean square of the last `subs` sub-blocks. */
-static double window(const pm_loudness *m, int subs)
+/* Frame offset within its sub-block where part k ends: parts differ by at most one frame when
+ * step is not a multiple of PARTS, and any PARTS consecutive parts hold exactly step frames. */
+static int part_end(const pm_loudness *m, int k) { return (k + 1) * m->step / PARTS; }
+
+/* Mean square of the last `parts` parts (a multiple of PARTS). */
+static double window(const pm_loudness *m, int parts)
 {
     double sum = 0.0;
-    for (int k = 1; k <= subs; k++) sum += m->ring[(m->subs - k) & (RING - 1)];
-    return sum / ((double)subs * m->step);
+    for (int k = 1; k <= parts; k++) sum += m->ring[(m->parts - k) & (RING - 1)];
+    return sum / ((double)(parts / PARTS) * m->step);
 }
 
-static void end_sub_block(pm_loudness *m)
+static void end_part(pm_loudness *m)
 {
     const double gate = mean_square(HIST_LOW);
     double e = 0.0;
@@ -298,19 +307,20 @@ static void end_sub_block(pm_loudness *m)
         e += pm_load(&m->weight[c]) * m->acc[c];
         m->acc[c] = 0.0;
     }
-    m->ring[m->subs & (RING - 1)] = e;
-    m->subs++;
-    if (m->subs >= MOMENTARY_SUBS) {
-        double ms = window(m, MOMENTARY_SUBS);
+    m->ring[m->parts & (RING - 1)] = e;
+    m->parts++;
+    const int sub_block_ends = m->parts % PARTS == 0;
+    if (m->parts >= MOMENTARY_PARTS) {
+        double ms = window(m, MOMENTARY_PARTS);
         m->momentary = ms;
         if (ms > m->momentary_max) m->momentary_max = ms;
-        if (ms > gate) hist_add(m->gi, ms);
+        if (sub_block_ends && ms > gate) hist_add(m->gi, ms);
     }
-    if (m->subs >= SHORT_SUBS) {
-        double ms = window(m, SHORT_SUBS);
+    if (m->parts >= SHORT_PARTS) {
+        double ms = window(m, SHORT_PARTS);
         m->short_term = ms;
         if (ms > m->short_term_max) m->short_term_max = ms;
-        if (ms > gate) hist_add(m->gr, ms);
+        if (sub_block_ends && ms > gate) hist_add(m->gr, ms);
     }
 }
 
@@ -322,15 +332,16 @@ int pm_loudness_add(pm_loudness *m, const float *in, int64_t frames)
     pm_fpmode_enter(&fp);
     int64_t done = 0;
     while (done < frames) {
-        /* chunks never straddle a sub-block boundary */
-        int n = m->step - m->pos < PM_CHUNK ? m->step - m->pos : PM_CHUNK;
+        /* chunks never straddle a part boundary */
+        const int end = part_end(m, m->part);
+        int n = end - m->pos < PM_CHUNK ? end - m->pos : PM_CHUNK;
         if (frames - done < n) n = (int)(frames - done);
         add_chunk(m, in + done * m->channels, n);
         done += n;
         m->pos += n;
-        if (m->pos == m->step) {
-            m->pos = 0;
-            end_sub_block(m);
+        if (m->pos == end) {
+            end_part(m);
+            if (++m->part == PARTS) m->part = m->pos = 0;
         }
     }
     m->frames += frames;

@@ -209,7 +209,8 @@ enum {
     PM_LIVE_OUTPUT_UNDERFLOW = 3,
     PM_LIVE_OUTPUT_OVERFLOW = 4,
     PM_LIVE_ERRORS = 5,          /* failed chain calls */
-    PM_LIVE_COUNTERS = 6
+    PM_LIVE_WORST_NS = 6,        /* the longest callback so far, ns (a maximum, not a count) */
+    PM_LIVE_COUNTERS = 7
 };
 typedef struct pm_live pm_live;
 /* Binds a chain (which must outlive it) to a device's channel layout; the maps are copied. */

@@ -34,7 +34,6 @@ class Track:
     ceiling_dbtp: float = None
     bit_depth: str = None
     tags: dict = dataclasses.field(default_factory=dict)
-    settings: str = ""             # canonical JSON of all that shapes the output
     duration_s: float = 0.0
     batch: str = ""                # id of the batch run that planned it
 
@@ -42,6 +41,13 @@ class Track:
     def record_path(self):
         folder, name = os.path.split(self.output)
         return os.path.join(folder, f".{name}.pymaster.json")
+
+    def settings(self, preset):
+        """Canonical JSON of all that shapes this track's output when mastered with `preset`
+        (compared on resume, so --auto and a plain run that pick the same preset agree)."""
+        return _settings(preset, None, {"target_lufs": self.target_lufs,
+                                        "ceiling_dbtp": self.ceiling_dbtp, "tags": self.tags},
+                         self.bit_depth)
 
 
 def _walk(folder, outdir):
@@ -177,7 +183,8 @@ def _expand(inputs, outdir):
 
 
 def _settings(preset, auto, options, bit_depth):
-    """Canonical JSON of everything that shapes an output (compared on resume)."""
+    """Canonical JSON of everything that shapes an output; with `auto` (the candidates) of
+    everything that decides it (to tell planned jobs apart)."""
     def describe(p):
         return {k: v for k, v in dataclasses.asdict(p).items() if k != "path"}
     chosen = describe(preset) if preset else {"auto": {n: describe(p) for n, p in auto.items()}}
@@ -251,11 +258,11 @@ def plan_batch(inputs, outdir, *, preset=None, auto=False, target_lufs=None, cei
             owner.setdefault("".join(names[i]).casefold(), i)
     inputs_real = {os.path.realpath(e[0]) for e in entries}
     tracks = []
-    for i, (path, _, chosen, options, settings) in enumerate(entries):
+    for i, (path, _, chosen, options, _) in enumerate(entries):
         output = os.path.join(outdir, "".join(names[i]))
         if os.path.realpath(output) in inputs_real:
             raise UserError(f"{output}: is an input: choose an OUTDIR outside the inputs")
         tracks.append(Track(i, path, output, chosen, None if chosen else candidates,
                             options["target_lufs"], options["ceiling_dbtp"], bit_depth,
-                            options.get("tags", {}), settings))
+                            options.get("tags", {})))
     return tracks

@@ -8,15 +8,19 @@ small record; the client plans, follows progress and writes the results manifest
 
 Resume: after committing ``name.wav``, the worker writes a hidden record beside it,
 ``.name.wav.pymaster.json`` (atomically, and only then): the input's path, size, mtime and
-SHA-256, the settings (preset contents, overrides, tags, pymaster version) and the output's
-size and SHA-256. A later batch skips a track whose record matches: same settings, the input
-unchanged (same size and mtime, or else the same hash) and the output intact (same size and
-hash). Anything else is mastered again and replaced.
+SHA-256, the settings that shaped the output (the preset used, by name and contents, however it
+was chosen; overrides, tags, pymaster version), the preset ``--auto`` picks for this input, and
+the output's size and SHA-256. A later batch skips a track whose record matches: the same
+settings (with ``--auto``: those of the preset it picks for this input), the input unchanged
+(same size and mtime, or else the same hash) and the output intact (same size and hash).
+Anything else is mastered again and replaced. This is decided before any worker starts: a
+batch with nothing to do starts no cluster.
 
 Interruptions: outputs, records and the manifest only ever appear complete (temp file, then
 rename). A worker killed outright leaves its hidden temporary files; the next batch on the
-same OUTDIR deletes them before it starts (a lock file keeps two batches out of one OUTDIR),
-and an interrupted local batch deletes them itself once its workers have stopped.
+same OUTDIR deletes them before it starts (a lock file, removed at the end, keeps two batches
+out of one OUTDIR), and an interrupted local batch deletes them itself once its workers have
+stopped.
 """
 import csv
 import dataclasses
@@ -32,6 +36,7 @@ import signal
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 
 import soundfile as sf
@@ -48,7 +53,7 @@ RESULT_FIELDS = ("input", "output", "status", "preset", "input_lufs", "input_tru
                  "output_lufs", "output_true_peak_dbtp", "target_lufs", "ceiling_dbtp",
                  "target_reached", "duration_s", "elapsed_s", "warnings", "error", "worker")
 RESULTS_NAME = "pymaster-results.csv"
-RECORD_FORMAT = "pymaster-batch-record/1"
+RECORD_FORMAT = "pymaster-batch-record/2"
 LOCK_NAME = ".pymaster-batch.lock"
 CONNECT_TIMEOUT_S, WORKER_WAIT_S, THREADS_CHECK_S = 10, 60, 5
 _TEMP = re.compile(r"^\.(?P<name>.+)\.\d+-[0-9a-f]{8}\.(part|f32|tmp)$")  # audio_io.temp_path
@@ -124,8 +129,11 @@ def _recorded(track):
         with open(track.record_path, encoding="utf-8") as f:
             record = json.load(f)
         src, out = record["input"], record["output"]
-        if (record["format"] != RECORD_FORMAT or src["path"] != track.input
-                or json.dumps(record["settings"], sort_keys=True) != track.settings):
+        # --auto: what it picks for this input, known from the record since the input is
+        # checked unchanged below
+        preset = track.preset or track.auto.get(record["auto_preset"])
+        if (record["format"] != RECORD_FORMAT or src["path"] != track.input or preset is None
+                or json.dumps(record["settings"], sort_keys=True) != track.settings(preset)):
             return None
         st = os.stat(track.input)
         if st.st_size != src["size"] or (st.st_mtime_ns != src["mtime_ns"]
@@ -175,11 +183,10 @@ def master_track(track):
     try:
         done = _recorded(track)
         if done is not None:  # by an earlier batch; or by this one if dask ran it twice
-            return dict(done["result"], elapsed_s=round(time.perf_counter() - started, 3),
-                        status="done" if track.batch and done.get("batch") == track.batch
-                        else "skipped")
+            return _from_record(track, done, started)
         source = _fingerprint(track.input)
-        preset = track.preset or track.auto[auto_preset(analyze(track.input))]
+        picks = auto_preset(analyze(track.input)) if track.auto else None
+        preset = track.preset or track.auto[picks]
         os.makedirs(os.path.dirname(track.output), exist_ok=True)
         with pipeline_threads(False):  # one worker per core already: no extra I/O threads
             report = master(track.input, track.output, preset=preset,
@@ -187,7 +194,8 @@ def master_track(track):
                             bit_depth=track.bit_depth, tags=track.tags, overwrite=True)
         result = _result(track, "done", started, report, preset.name)
         record = {"format": RECORD_FORMAT, "batch": track.batch, "input": source,
-                  "settings": json.loads(track.settings),
+                  "settings": json.loads(track.settings(preset)),
+                  "auto_preset": picks or auto_preset(report["input"]),
                   "output": {"size": os.path.getsize(track.output),
                              "sha256": _sha256(track.output)}, "result": result}
         with AtomicFile(track.record_path, suffix=".tmp") as out:  # only after the output
@@ -201,27 +209,60 @@ def master_track(track):
         return _result(track, "failed", started, error=f"{type(exc).__name__}: {exc}")
 
 
+def _from_record(track, record, started):
+    """The result of a track found done: "skipped" if by an earlier batch, "done" if by this
+    one (dask may run a task twice)."""
+    return dict(record["result"], elapsed_s=round(time.perf_counter() - started, 3),
+                status="done" if track.batch and record.get("batch") == track.batch
+                else "skipped")
+
+
 def _worker_version():
     return __version__
+
+
+def _usable_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else os.cpu_count() or 1
 
 
 # ---------------------------------------------------------------- the batch (client side)
 
 @contextmanager
 def _lock(outdir):
-    """Hold OUTDIR's lock file for the batch: one batch per OUTDIR (its sweep is not shared)."""
+    """Hold OUTDIR's lock file for the batch: one batch per OUTDIR (its sweep is not shared).
+
+    The file is deleted at the end, while still locked. So a batch that opened it just before
+    may then lock a deleted file: it checks that the path still names the file it locked, and
+    otherwise tries again with the new one.
+    """
     try:
         import fcntl
     except ImportError:  # no flock (Windows): unguarded
         yield
         return
-    with open(os.path.join(outdir, LOCK_NAME), "a") as handle:
+    path = os.path.join(outdir, LOCK_NAME)
+    while True:
+        handle = open(path, "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            handle.close()
             raise UserError(f"{outdir}: another batch is writing there (wait for it to end, "
                             "or use another OUTDIR)") from None
+        try:
+            if os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()  # deleted by the batch that just ended: lock the current one
+    try:
         yield
+    finally:
+        try:
+            os.unlink(path)
+        finally:
+            handle.close()
 
 
 def _sweep(tracks, manifest_path):
@@ -357,8 +398,7 @@ def run_batch(inputs, outdir, *, preset=None, auto=False, target_lufs=None, ceil
         raise UserError("--workers and --scheduler exclude each other: the cluster's workers "
                         "do the work")
     if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-            else os.cpu_count() or 1
+        workers = _usable_cores()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise UserError(f"--workers {workers!r} is invalid: allowed 1 or more")
     manifest_path = os.path.abspath(manifest_path or os.path.join(outdir, RESULTS_NAME))
@@ -387,17 +427,36 @@ def run_batch(inputs, outdir, *, preset=None, auto=False, target_lufs=None, ceil
                               counts["skipped"], counts["audio"], counts["left"],
                               time.perf_counter() - started))
 
+    def finish(track, result):
+        results[track.index] = result
+        counts[result["status"]] += 1
+        counts["left"] -= track.duration_s
+        if result["status"] == "done":
+            counts["audio"] += track.duration_s
+        report()
+
     local, submitted, finished = scheduler is None, False, False
     with _lock(os.path.abspath(outdir)):
         _sweep(tracks, manifest_path)
+        report()
+        # What is done already is known here (records, hashes of the files): no cluster for it
+        with ThreadPoolExecutor(min(len(tracks), _usable_cores())) as pool:  # hashing frees
+            records = list(pool.map(_recorded, tracks))                      # the GIL
+        for track, record in zip(tracks, records):
+            if record is not None:
+                finish(track, _from_record(track, record, time.perf_counter()))
+        pending = [t for t in tracks if results[t.index] is None]
+        if not pending:
+            _write_manifest(results, manifest_path)
+            return results
         try:
             with _cluster(workers, scheduler) as (client, local):
                 from distributed import as_completed
-                report()
+
                 # Longest first, so that short files fill the gaps at the end; and no more
                 # in flight than the cluster has threads: no file waits on a busy worker while
                 # another idles, and a worker that dies takes only its own file with it.
-                waiting = iter(sorted(tracks, key=lambda t: -t.duration_s))
+                waiting = iter(sorted(pending, key=lambda t: -t.duration_s))
                 futures, done, threads = {}, as_completed(), [0, -math.inf]  # count, when
 
                 def submit():
@@ -421,12 +480,7 @@ def run_batch(inputs, outdir, *, preset=None, auto=False, target_lufs=None, ceil
                                                   error=f"{type(exc).__name__}: {exc}"),
                                           worker=None)
                         future.release()  # forgotten: a worker lost later won't redo it
-                        results[track.index] = result
-                        counts[result["status"]] += 1
-                        counts["left"] -= track.duration_s
-                        if result["status"] == "done":
-                            counts["audio"] += track.duration_s
-                        report()
+                        finish(track, result)
                     finished = True
                 finally:
                     if not finished:

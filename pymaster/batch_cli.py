@@ -66,10 +66,14 @@ def cmd_batch(args):
         audio = sum(r["duration_s"] or 0 for r in results if r["status"] == "done")
         elapsed = time.perf_counter() - started
         warned = sum(bool(r["warnings"]) for r in results)
-        print(f"{len(results)} files: {count['done']} mastered, {count['skipped']} already "
-              f"done, {len(failed)} failed, in {elapsed:.1f} s "
-              f"({audio / elapsed:.0f}x real time)"
-              + (f"; {warned} with warnings" if warned else ""))
+        if count["skipped"] == len(results):
+            print(f"nothing to do: all {len(results)} files are already mastered with these "
+                  "settings")
+        else:
+            print(f"{len(results)} files: {count['done']} mastered, {count['skipped']} already "
+                  f"done, {len(failed)} failed, in {elapsed:.1f} s"
+                  + (f" ({audio / elapsed:.0f}x real time)" if audio else "")
+                  + (f"; {warned} with warnings" if warned else ""))
         print(f"results: {args.manifest or os.path.join(args.outdir, RESULTS_NAME)}")
     return EXIT_FAILED if failed else 0
 
@@ -90,11 +94,18 @@ def add_commands(subparsers):
         "batch", help="master many files (local cores or a dask cluster)",
         description="Master files, folders (recursively), globs and CSV manifests into OUTDIR, "
         "mirroring the input folders, one file per worker at a time. Re-running skips the "
-        "outputs that are complete and valid.")
+        "outputs that are complete and valid. Exit status: 0 every file done, 1 some failed "
+        "(see the results manifest), 2 usage error, 130 interrupted.",
+        epilog="examples:\n"
+        "  pymaster batch mixes/ -o masters/ --preset loud\n"
+        "  pymaster batch 'mixes/**/*.flac' album.csv -o masters/ --auto --workers 2\n"
+        "  pymaster batch mixes/ -o masters/ --scheduler tcp://10.0.0.5:8786")
     b.add_argument("inputs", nargs="+", metavar="INPUTS",
                    help="audio files, folders, globs, or .csv manifests (columns: path, preset, "
                    "target_lufs, ceiling_dbtp, title, artist, album, isrc, ...)")
-    b.add_argument("-o", "--outdir", metavar="OUTDIR", required=True)
+    b.add_argument("-o", "--outdir", metavar="OUTDIR", required=True,
+                   help="where the masters go (created if needed; never inside an input "
+                   "folder)")
     which = b.add_mutually_exclusive_group()
     which.add_argument("--preset", help="preset name or .toml for every file (default: "
                        "streaming; a manifest row may name its own)")

@@ -21,9 +21,9 @@ from .compressor import Compressor
 from .errors import UserError
 
 # Counter slots of pm_live_counters: blocks, PortAudio's callback status bits 1, 2, 4, 8 (every
-# one of them an xrun), failed chain calls.
-BLOCKS, INPUT_UNDERFLOW, INPUT_OVERFLOW, OUTPUT_UNDERFLOW, OUTPUT_OVERFLOW, ERRORS = range(
-    lib.PM_LIVE_COUNTERS)
+# one of them an xrun), failed chain calls; then the longest callback (ns, a maximum).
+(BLOCKS, INPUT_UNDERFLOW, INPUT_OVERFLOW, OUTPUT_UNDERFLOW, OUTPUT_OVERFLOW, ERRORS,
+ WORST_NS) = range(lib.PM_LIVE_COUNTERS)
 XRUN_NAMES = ("input_underflow", "input_overflow", "output_underflow", "output_overflow")
 
 EQ_BANDS = lib.PM_MAX_EQ_BANDS  # every preset fits the running chain; unused bands cost nothing
@@ -87,7 +87,8 @@ class LiveCallback:
 
     @property
     def counters(self):
-        """list of int: blocks, xruns by kind, failed chain calls (slots ``BLOCKS..ERRORS``)."""
+        """list of int: blocks, xruns by kind, failed chain calls, the longest callback in ns
+        (slots ``BLOCKS..WORST_NS``)."""
         lib.pm_live_counters(self._ptr, self._counts)
         return list(self._counts)
 
@@ -166,9 +167,11 @@ class LiveEngine:
     @property
     def counters(self):
         """list of int: blocks processed, xruns by kind, failed C calls (see :attr:`xruns`),
-        summed over every stream this engine opened."""
+        summed over every stream this engine opened, and the longest callback (ns)."""
         now = self._callback.counters if self._callback else [0] * len(self._past_counts)
-        return [a + b for a, b in zip(self._past_counts, now)]
+        total = [a + b for a, b in zip(self._past_counts, now)]
+        total[WORST_NS] = max(self._past_counts[WORST_NS], now[WORST_NS])
+        return total
 
     @property
     def running(self):
@@ -188,6 +191,11 @@ class LiveEngine:
     @property
     def errors(self):
         return self.counters[ERRORS]
+
+    @property
+    def worst_callback_s(self):
+        """The longest audio callback so far (s): the chain's share of the deadline."""
+        return self.counters[WORST_NS] * 1e-9
 
     def latency(self):
         """dict: interface input/output latency, the chain's lookahead and their total (s)."""

@@ -227,6 +227,140 @@ def run_live(device, preset=None, *, input_gain_db=0.0, headless=False, log_inte
     return 0
 
 
+def check_live(device, preset=None, *, input_gain_db=0.0, midi=None, midi_learn=None,
+               load_preset=None):
+    """What ``pymaster live --check`` reports: is everything a run needs valid and present?
+
+    Validates the device config, the preset and the MIDI map as a run would, builds the chain
+    they make, and looks up the audio device and the map's MIDI backend and ports. No audio is
+    opened: PortAudio is initialised to list devices (and closed again), no stream is started.
+
+    Returns
+    -------
+    list of (str, str, str)
+        ``(status, item, detail)``, one per item, status ``"ok"``, ``"invalid"`` (a file or
+        option to fix) or ``"missing"`` (not there now: unplugged, server not running).
+        An item that depends on an invalid one is left out.
+    """
+    if load_preset is None:
+        from .presets import load_preset
+    items = []
+
+    def attempt(item, what, *errors):
+        try:
+            value, detail = what()
+        except (UserError,) + errors as exc:
+            items.append(("invalid", item, " ".join(str(exc).split())))
+            return None
+        items.append(("ok", item, detail))
+        return value
+
+    config = attempt("device config", lambda: _described_config(load_device_config(device)))
+    preset_obj = attempt("preset", lambda: _described_preset(
+        load_preset(preset) if preset else None))
+    midi_map = None
+    if midi is not None or midi_learn is not None:
+        midi_map = attempt("MIDI map", lambda: _described_map(midi, midi_learn, load_preset))
+    if config is not None and (preset is None or preset_obj is not None):
+        attempt("chain", lambda: _described_chain(config, preset_obj, input_gain_db), ValueError)
+    if config is not None:
+        items.append(_check_device(config))
+    if midi_map is not None:
+        items += _check_midi_ports(midi_map)
+    return items
+
+
+def _described_config(cfg):
+    monitor = f", monitor -> {list(cfg.monitor.outputs)}" if cfg.monitor else ""
+    return cfg, (f"{cfg.path}: {cfg.host_api} device {cfg.device!r}, {cfg.sample_rate} Hz, "
+                 f"{cfg.block_size or 'host'}-frame blocks, inputs {list(cfg.inputs)} -> "
+                 f"outputs {list(cfg.outputs)}{monitor}")
+
+
+def _described_preset(preset):
+    if preset is None:
+        return None, "none (the chain's defaults)"
+    return preset, (f"{preset.path}: {preset.name}, target {preset.target_lufs:g} LUFS, "
+                    f"ceiling {preset.ceiling_dbtp:g} dBTP")
+
+
+def _described_map(midi, midi_learn, load_preset):
+    midi_map = _load_midi(midi, midi_learn, load_preset)
+    if midi_learn is not None:
+        from .midi_learn import learn_kind
+        learn_kind(midi_learn)
+    return midi_map, (f"{midi_map.path}: backend {midi_map.api}, {len(midi_map.controls)} "
+                      f"controls, {len(midi_map.toggles)} toggles, {len(midi_map.programs)} "
+                      f"programs{', feedback' if midi_map.feedback else ''}")
+
+
+def _described_chain(config, preset, input_gain_db):
+    chain = LiveEngine(config, preset, input_gain_db)._build_chain()  # allocates, opens nothing
+    return chain, (f"{chain.channels} channels at {config.sample_rate} Hz, lookahead "
+                   f"{chain.limiter.lookahead_ms:g} ms ({chain.latency_samples} samples), "
+                   f"input gain {input_gain_db:+.1f} dB")
+
+
+def _check_device(config):
+    from .devices import portaudio, resolve
+    from .midi_ports import quiet_stderr
+    item = "audio device"
+    try:
+        with quiet_stderr():  # the libraries' own complaints: the detail says what matters
+            sd = portaudio(config.client_name, rescan=True)
+    except (OSError, ImportError) as exc:  # no PortAudio library, or no sounddevice
+        return "missing", item, f"PortAudio is not available: {exc}"
+    try:
+        with quiet_stderr():
+            dev = resolve(config, sd)
+    except UserError as exc:
+        detail = " ".join(str(exc).split())
+        if "JACK" in config.host_api.upper() and not any(
+                "JACK" in api["name"].upper() for api in sd.query_hostapis()):
+            detail += (" (no JACK server answers: is it running? JACK_DEFAULT_SERVER names a "
+                       "non-default one)")
+        return "missing", item, detail
+    finally:
+        sd._terminate()  # PortAudio's JACK client goes now, not in an exit handler
+    return "ok", item, (f"{dev.name!r} on {dev.host_api}: {dev.in_channels} in, "
+                        f"{dev.out_channels} out at {config.sample_rate} Hz")
+
+
+def _check_midi_ports(midi_map):
+    """The map's input (and feedback output) port, as MidiController.open would find them."""
+    from .midi_ports import create, find_port, quiet_stderr
+    m, items = midi_map, []
+    own = (m.client_name, f"{m.client_name}-out")
+    wanted = [("MIDI input", "in", m.input)]
+    if m.feedback is not None:
+        wanted.append(("MIDI output", "out", m.output))
+    for item, direction, name in wanted:
+        try:  # a virtual port needs a working backend as much as a named one
+            with quiet_stderr():
+                port = create(m.api, direction, "pymaster-check", m.path)
+        except UserError as exc:
+            items.append(("missing", item, " ".join(str(exc).split())))
+            continue
+        try:
+            ports = port.get_ports()
+            index = None if name is None else find_port(ports, name, f"{direction}put", own)
+        except UserError as exc:
+            items.append(("invalid", item, f"{m.path}: {exc}"))
+            continue
+        finally:
+            port.delete()
+        if name is None:
+            client = m.client_name if direction == "in" else f"{m.client_name}-out"
+            items.append(("ok", item, f"a virtual port {direction!r} of client {client!r} on "
+                                      f"{m.api} (connect the controller to it)"))
+        elif index is None:
+            items.append(("missing", item, f"{m.path}: {name!r} not found on {m.api}; "
+                                           f"available: {', '.join(ports) or '(none)'}"))
+        else:
+            items.append(("ok", item, f"{name!r} is {ports[index]!r} on {m.api}"))
+    return items
+
+
 def _make_display(target):
     try:
         from .live_display import MeterDisplay

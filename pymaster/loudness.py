@@ -84,22 +84,22 @@ class LoudnessMeter:
 
     @property
     def momentary_lufs(self):
-        """Loudness of the last 400 ms (updated every 100 ms), LUFS."""
+        """Loudness of the last 400 ms (updated every 10 ms), LUFS."""
         return lib.pm_loudness_momentary(self._ptr)
 
     @property
     def short_term_lufs(self):
-        """Loudness of the last 3 s (updated every 100 ms), LUFS."""
+        """Loudness of the last 3 s (updated every 10 ms), LUFS."""
         return lib.pm_loudness_short_term(self._ptr)
 
     @property
     def momentary_max_lufs(self):
-        """Largest momentary loudness since the last reset, LUFS."""
+        """Largest momentary loudness since the last reset (10 ms resolution), LUFS."""
         return lib.pm_loudness_momentary_max(self._ptr)
 
     @property
     def short_term_max_lufs(self):
-        """Largest short-term loudness since the last reset, LUFS."""
+        """Largest short-term loudness since the last reset (10 ms resolution), LUFS."""
         return lib.pm_loudness_short_term_max(self._ptr)
 
     @property

@@ -216,8 +216,12 @@ class MidiController:
                 last_message = now
                 self._safe(self.handle, batch)
             if self._out_port is not None and now >= next_feedback:
-                period = 1.0 / self.map.feedback.rate_hz  # on a fixed grid: no drift
-                next_feedback = max(next_feedback + period, now)
+                # On a fixed grid (no drift); after a stall it skips the missed ticks rather
+                # than sending them in a burst, so it never exceeds rate_hz.
+                period = 1.0 / self.map.feedback.rate_hz
+                next_feedback += period
+                if next_feedback <= now:
+                    next_feedback = now + period
                 self._safe(self._send_feedback)
             if now >= next_check:
                 next_check = now + PORT_CHECK_S

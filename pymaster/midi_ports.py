@@ -40,7 +40,7 @@ def compiled_apis():
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def quiet_stderr():
     """Silence C libraries (libasound, libjack) writing to fd 2 while backends are probed."""
     try:
         sys.stderr.flush()
@@ -59,7 +59,7 @@ def _quiet_stderr():
 
 def _probe(rtmidi, api):
     try:
-        with _quiet_stderr():
+        with quiet_stderr():
             probe = rtmidi.MidiIn(getattr(rtmidi, API_CONSTANTS[api]), name="pymaster-probe")
             count = len(probe.get_ports())
             probe.delete()

@@ -103,8 +103,33 @@ def _smooth_spectrum(spectrum, per_octave=6):
     return centres, values
 
 
+def matched_spectra(report, curves):
+    """The spectrum panel's curves, loudness-matched: [(label, style, (freqs, dB))], title.
+
+    The master is louder than the mix by its gain, which would lift its whole spectrum and
+    hide the tonal change; so the "after" curve is moved by the integrated loudness difference
+    (input - output), drawing both at the input's loudness: what still differs is the EQ and
+    the dynamics, not the level.
+    """
+    before, after = report["input"]["integrated_lufs"], report["output"]["integrated_lufs"]
+    matched = all(v is not None and math.isfinite(v) for v in (before, after))
+    shift = before - after if matched else 0.0
+    lines = []
+    for name, label, style, offset in (("input_spectrum", "before", "0.6", 0.0),
+                                       ("output_spectrum", f"after, {shift:+.1f} dB", "C0",
+                                        shift)):
+        if curves[name] is not None:
+            freqs, values = _smooth_spectrum(curves[name])
+            lines.append((label, style, (freqs, [v + offset for v in values])))
+    title = ("Average spectrum (1/6 octave), loudness-matched: after moved to the loudness of "
+             "before" if matched else "Average spectrum (1/6 octave), not loudness-matched "
+             "(silence)")
+    return lines, title
+
+
 def write_plot(report, curves, path):
-    """One-page PNG: short-term loudness before/after, gain reduction, spectrum before/after."""
+    """One-page PNG: short-term loudness before/after, gain reduction, and the average spectrum
+    before/after, loudness-matched (see :func:`matched_spectra`)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -140,12 +165,10 @@ def write_plot(report, curves, path):
     gr.legend(loc="lower right")
     gr.grid(alpha=0.3)
 
-    for name, label, style in (("input_spectrum", "before", "0.6"),
-                               ("output_spectrum", "after", "C0")):
-        if curves[name] is not None:
-            spec.semilogx(*_smooth_spectrum(curves[name]), color=style, label=label)
-    spec.set(title="Average spectrum (1/6 octave)", xlabel="frequency (Hz)", ylabel="dB",
-             xlim=(20, 20000))
+    lines, title = matched_spectra(report, curves)
+    for label, style, (freqs, values) in lines:
+        spec.semilogx(freqs, values, color=style, label=label)
+    spec.set(title=title, xlabel="frequency (Hz)", ylabel="dB", xlim=(20, 20000))
     spec.legend(loc="lower left")
     spec.grid(alpha=0.3, which="both")
 

@@ -4,6 +4,7 @@ See ../shared/notes/realtime-testing.md: the dummy backend carries real audio wi
 pacing and real xrun reporting, with no sound card.
 """
 import contextlib
+import glob
 import os
 import shutil
 import subprocess
@@ -61,6 +62,20 @@ class JackServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        remove_server_files(self.name)
+
+    def freewheel(self, on):
+        """JACK's freewheel mode: the graph runs as fast as its clients allow, with no deadline
+        and so no xruns; every client still runs once per cycle, in graph order (the notes)."""
+        self._run("jack_freewheel", "yes" if on else "no")
+
+    @contextlib.contextmanager
+    def freewheeling(self):
+        self.freewheel(True)
+        try:
+            yield self
+        finally:
+            self.freewheel(False)
 
     def log_size(self):
         return os.path.getsize(self.log_path)
@@ -119,6 +134,23 @@ class JackServer:
         return False
 
 
+def remove_server_files(name):
+    """A client killed while connected leaves its semaphore (/dev/shm/jack_sem.UID_NAME_CLIENT)
+    behind, and jackd does not remove it: the server's name is this run's own, so all of them go."""
+    for path in glob.glob(f"/dev/shm/jack_sem.{os.getuid()}_{name}_*"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def brief(lines, path, first=5):
+    """Text lines for an assertion message: the count and the first few; all of them in `path`."""
+    lines = list(lines)
+    Path(path).write_text("\n".join(lines) + "\n")
+    head = "\n".join(lines[:first])
+    more = f"\n... {len(lines) - first} more" if len(lines) > first else ""
+    return f"{len(lines)} lines (all in {path}):\n{head}{more}"
+
+
 @contextlib.contextmanager
 def serving(name, capture, playback, log_path):
     """A private server for this process: JACK clients and PortAudio find it through the
@@ -141,15 +173,24 @@ def serving(name, capture, playback, log_path):
                 os.environ[key] = value
 
 
-def play_and_record(jack, tmp_path, play, client, inputs=2, during=None):
+def play_and_record(jack, tmp_path, play, client, inputs=2, hold=None, during=None,
+                    freewheel=True):
     """The harness client (jack_harness.py) plays `play` into `client`'s two inputs and records
-    `client`'s first `inputs` outputs; `during()` runs once it plays. Returns the recording and
-    the harness's own xrun count."""
+    `client`'s first `inputs` outputs. Returns the recording and the harness's xrun count.
+
+    With `freewheel` (the default) the server runs the graph in freewheel mode while the harness
+    plays: sample-exact and free of xruns however busy the machine is. `hold` = (START, END):
+    the harness loops play[START:END] on reaching END and `during()` runs meanwhile; when it
+    returns, the harness plays on (see jack_harness.py).
+    """
     np.save(tmp_path / "play.npy", play)
-    harness = subprocess.Popen([sys.executable, str(HERE / "jack_harness.py"), "harness",
-                                str(tmp_path / "play.npy"), str(tmp_path / "rec.npy"),
-                                "--inputs", str(inputs)], env=jack.env(), text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    cmd = [sys.executable, str(HERE / "jack_harness.py"), "harness", str(tmp_path / "play.npy"),
+           str(tmp_path / "rec.npy"), "--inputs", str(inputs)]
+    if hold is not None:
+        cmd += ["--hold", f"{hold[0]}:{hold[1]}"]
+    harness = subprocess.Popen(cmd, env=jack.env(), text=True, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE)
+    mode = jack.freewheeling() if freewheel else contextlib.nullcontext()
     try:
         assert harness.stdout.readline().strip() == "ready"
         jack.disconnect_all("harness")  # PortAudio wired both clients to system:*
@@ -158,14 +199,49 @@ def play_and_record(jack, tmp_path, play, client, inputs=2, during=None):
             jack.connect(f"harness:out_{k}", f"{client}:in_{k}")
         for k in range(inputs):
             jack.connect(f"{client}:out_{k}", f"harness:in_{k}")
-        harness.stdin.write("go\n")
-        harness.stdin.flush()
-        if during is not None:
-            during()
+        with mode:
+            _say(harness, "go")
+            if hold is not None:
+                assert harness.stdout.readline().strip() == "held"
+                if during is not None:
+                    during()
+                _say(harness, "release")
+            assert harness.stdout.readline().strip() == "finished"
+        _say(harness, "close")  # out of freewheel first (see jack_harness.py)
         done = harness.stdout.readline().strip()
-        assert harness.wait(30) == 0 and done.startswith("done")
+        assert harness.wait(30) == 0 and done.startswith("done"), done
     finally:
         if harness.poll() is None:
             harness.kill()
             harness.wait()
-    return np.load(tmp_path / "rec.npy"), int(done.split("=")[1])
+    return np.load(tmp_path / "rec.npy"), int(done.split()[1].split("=")[1])
+
+
+def _say(process, line):
+    process.stdin.write(line + "\n")
+    process.stdin.flush()
+
+
+class MidiSender:
+    """tests/midi_sender.py, a controller stand-in on JACK MIDI (NAME:out, NAME-in:in), driven
+    one command line at a time (see that file for the commands)."""
+
+    def __init__(self, jack, name="midisend"):
+        self.process = subprocess.Popen([sys.executable, str(HERE / "midi_sender.py"), name],
+                                        env=jack.env(), text=True, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE)
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def ask(self, line):
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline().strip()
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                self.ask("quit")
+                self.process.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()

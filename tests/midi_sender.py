@@ -8,6 +8,8 @@ then runs one command per stdin line, answering one line each:
     cc CH NUM VALUE | note CH NUM VELOCITY | pc CH PROGRAM   -> ok   (CH is 1..16)
     flood RATE SECONDS CH NUM    CCs at RATE per second, values 0..127 cycling -> flooded N LAST
     recv SECONDS                 what arrived on CLIENT:in meanwhile -> recv [[bytes...], ...]
+    recvn N SECONDS              the first N messages to arrive on CLIENT:in (fewer if SECONDS
+                                 pass first) -> recv [[bytes...], ...]
     quit
 """
 import json
@@ -51,9 +53,10 @@ def main():
                 n, last = flood(out, float(args[0]), float(args[1]), int(args[2]) - 1,
                                 int(args[3]))
                 print(f"flooded {n} {last}", flush=True)
-            elif cmd == "recv":
+            elif cmd in ("recv", "recvn"):
+                want = int(args.pop(0)) if cmd == "recvn" else None
                 got, end = [], time.monotonic() + float(args[0])
-                while time.monotonic() < end:
+                while time.monotonic() < end and (want is None or len(got) < want):
                     item = inp.get_message()
                     if item is None:
                         time.sleep(0.001)

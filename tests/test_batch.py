@@ -5,6 +5,7 @@ CSV manifests. Loudness is checked against pyloudnorm, the ceiling against the 1
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+from children import default_signals
 from signals import programme, ref_true_peak_db
 
 from pymaster.batch import (RESULT_FIELDS, auto_preset, plan_batch, read_manifest,
@@ -104,12 +106,11 @@ def check_batch(results, root, outdir, auto):
 
 
 def leftovers(outdir):
-    """Hidden temporary files (anything hidden but the records and the lock)."""
-    return [p for p in outdir.rglob(".*") if not p.name.endswith(".pymaster.json")
-            and p.name != ".pymaster-batch.lock"]
+    """Hidden files but the records: temporary files, or the lock a batch should remove."""
+    return [p for p in outdir.rglob(".*") if not p.name.endswith(".pymaster.json")]
 
 
-def test_local_batch_isolates_failures_and_resumes(catalogue, tmp_path, capsys):
+def test_local_batch_isolates_failures_and_resumes(catalogue, tmp_path, capsys, monkeypatch):
     outdir = tmp_path / "out"
     assert main(["batch", str(catalogue), "-o", str(outdir), "--workers", "2"]) == 1
     out, err = capsys.readouterr()
@@ -121,6 +122,19 @@ def test_local_batch_isolates_failures_and_resumes(catalogue, tmp_path, capsys):
     results = [{k: (float(v) if k.endswith(("lufs", "dbtp")) and v else v)
                 for k, v in row.items()} for row in rows]
     check_batch(results, catalogue, outdir, auto=False)
+    assert not leftovers(outdir)
+
+    # the good files alone: all done, which is known before any worker starts, so the (here
+    # unreachable) scheduler is never contacted; the summary says so
+    monkeypatch.setattr("pymaster.batch.CONNECT_TIMEOUT_S", 1)  # if it did try: fail fast
+    assert main(["batch", str(catalogue / "album1"), str(catalogue / "album2"), "-o",
+                 str(outdir), "--scheduler", "tcp://127.0.0.1:9", "--manifest",
+                 str(tmp_path / "done.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == "nothing to do: all 4 files are already mastered with " \
+        "these settings" and err == ""
+    with open(tmp_path / "done.csv", newline="") as f:
+        assert [row["status"] for row in csv.DictReader(f)] == ["skipped"] * 4
     assert not leftovers(outdir)
 
     # again: the valid outputs are skipped (untouched), the broken inputs fail again
@@ -148,6 +162,26 @@ def test_local_batch_isolates_failures_and_resumes(catalogue, tmp_path, capsys):
     assert {r["status"] for r in results if r["status"] != "failed"} == {"done"}
     check_master(damaged, -16.0)
     assert not leftovers(outdir)
+
+    # --auto after a plain run: where it picks the preset used (streaming), nothing to redo
+    results = run_batch([catalogue], outdir, workers=2, target_lufs=-16, auto=True)
+    rows = by_input(results, catalogue)
+    assert {n: rows[n]["status"] for n in GOOD} == {
+        "album1/a.wav": "skipped", "album1/b.wav": "done", "album2/c.flac": "skipped",
+        "album2/live/d.wav": "done"}
+    assert [rows[n]["preset"] for n in GOOD] == [preset for preset, _ in GOOD.values()]
+
+
+def test_one_batch_per_outdir_and_no_lock_left(tmp_path):
+    from pymaster.batch import LOCK_NAME, _lock
+    with _lock(str(tmp_path)):
+        with pytest.raises(UserError, match="another batch is writing there"):
+            with _lock(str(tmp_path)):
+                pass
+        assert (tmp_path / LOCK_NAME).exists()
+    assert not (tmp_path / LOCK_NAME).exists()
+    with _lock(str(tmp_path)):  # free again
+        pass
 
 
 @pytest.fixture(scope="module")
@@ -250,30 +284,46 @@ def test_unreachable_scheduler(catalogue, tmp_path, monkeypatch):
 
 
 def start_batch(inputs, outdir):
+    """`pymaster batch` in its own process group, with the default response to the signals a
+    test sends: a suite started as a background job of a non-interactive shell inherits SIGINT
+    ignored, and a child would keep ignoring it."""
     return subprocess.Popen([sys.executable, "-m", "pymaster", "batch", *map(str, inputs),
                              "-o", str(outdir), "--workers", "2", "-q"],
-                            start_new_session=True, stderr=subprocess.PIPE, text=True)
+                            start_new_session=True, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_signals)
 
 
-def wait_records(outdir, count, proc, timeout=60):
+def signal_mid_batch(mixes, outdir, sig, records, timeout=60):
+    """Start a batch and send `sig` to its process group once `records` outputs are recorded.
+    Returns the process, or None if the batch ended first (this process was held up longer
+    than the whole batch took: the caller gives it more work and tries again)."""
+    proc = start_batch([mixes], outdir)
     deadline = time.monotonic() + timeout
-    while len(list(outdir.rglob(".*.pymaster.json"))) < count:
-        assert proc.poll() is None, f"the batch ended first: {proc.stderr.read()}"
+    while len(list(outdir.rglob(".*.pymaster.json"))) < records:
+        if proc.poll() is not None:
+            assert proc.returncode == 0, proc.stderr.read()
+            return None
         assert time.monotonic() < deadline
         time.sleep(0.005)
+    os.killpg(proc.pid, sig)
+    return proc
+
+
+def more_mixes(mixes, count=16, seconds=8.0):
+    start = len(list(mixes.rglob("*.wav")))
+    for i in range(start, start + count):
+        write(mixes / f"set{i % 2}" / f"t{i:02d}.wav", programme(seconds, seed=10 + i))
+    return start + count
 
 
 def test_resume_after_interrupt_and_kill(tmp_path):
-    mixes = tmp_path / "mixes"
-    for i in range(16):
-        write(mixes / f"set{i % 2}" / f"t{i:02d}.wav", programme(8.0, seed=10 + i))
-    total = len(list(mixes.rglob("*.wav")))
-    outdir = tmp_path / "masters"
+    mixes, outdir = tmp_path / "mixes", tmp_path / "masters"
+    total = more_mixes(mixes)
 
     # Ctrl-C (SIGINT to the process group): exit 130 and nothing temporary left
-    proc = start_batch([mixes], outdir)
-    wait_records(outdir, 2, proc)
-    os.killpg(proc.pid, signal.SIGINT)
+    while (proc := signal_mid_batch(mixes, outdir, signal.SIGINT, 2)) is None:
+        shutil.rmtree(outdir)
+        total = more_mixes(mixes)
     assert proc.wait(timeout=60) == 130, proc.stderr.read()
     assert not leftovers(outdir)
     with open(outdir / "pymaster-results.csv", newline="") as f:
@@ -281,11 +331,13 @@ def test_resume_after_interrupt_and_kill(tmp_path):
     assert "interrupted" in statuses and len(statuses) == total
 
     # SIGKILL of client and workers at once: temporary files may stay, outputs are whole
-    for record in outdir.rglob(".*.pymaster.json"):
-        record.unlink()  # so that this run starts over
-    proc = start_batch([mixes], outdir)
-    wait_records(outdir, 4, proc)
-    os.killpg(proc.pid, signal.SIGKILL)
+    while True:
+        for record in outdir.rglob(".*.pymaster.json"):
+            record.unlink()  # so that this run starts over
+        proc = signal_mid_batch(mixes, outdir, signal.SIGKILL, 4)
+        if proc is not None:
+            break
+        total = more_mixes(mixes)
     proc.wait(timeout=60)
     recorded = {p.parent / p.name[1:-len(".pymaster.json")] for p in
                 outdir.rglob(".*.pymaster.json")}

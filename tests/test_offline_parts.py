@@ -48,6 +48,9 @@ def test_preset_validation_messages():
                                            "true or false"),
         ({"output": {"bit_depth": "8"}}, "output.bit_depth = '8'"),
         ({"eq": [{"type": "peak"}]}, "missing key 'eq[0].freq_hz'"),
+        ({"target": {"ceiling_dbtp": -1.0}}, "missing key 'target.integrated_lufs' "
+                                             "(-36..-5 LUFS)"),
+        ({"target": None}, "target must be a table"),
         ({"eq": {"type": "peak"}}, "array of tables"),
         ({"colour": "red"}, "unknown key 'colour'"),
     ]
@@ -55,6 +58,50 @@ def test_preset_validation_messages():
         with pytest.raises(PresetError, match="x.toml") as info:
             parse_preset({**base, **extra}, "x.toml")
         assert message in str(info.value)
+
+
+def test_absent_keys_take_the_documented_defaults(tmp_path):
+    """A preset of one key works: the rest comes from SCHEMA, whose defaults are those of the
+    processors themselves (a fresh Chain), so a key left out and a key set to its default
+    give the same preset."""
+    from pymaster import Chain
+    (tmp_path / "mine.toml").write_text("[target]\nintegrated_lufs = -12.0\n")
+    mine = load_preset(tmp_path / "mine.toml")
+    assert (mine.name, mine.ceiling_dbtp, mine.eq, mine.compressor_enabled) == \
+        ("mine", -1.0, (), False)
+    fresh = Chain(48000, 2)
+    assert mine.compressor == fresh.compressor.params
+    assert (mine.lookahead_ms, mine.release_ms, mine.auto_release) == \
+        (fresh.limiter.lookahead_ms, fresh.limiter.release_ms, fresh.limiter.auto_release)
+    band = parse_preset({"target": {"integrated_lufs": -12.0},
+                         "eq": [{"type": "peak", "freq_hz": 100.0}]}).eq[0]
+    assert band == dict(Chain(48000, 2, eq_bands=1).eq.bands[0], freq_hz=100.0, enabled=True)
+    spelled_out = parse_preset({"target": {"integrated_lufs": -12.0, "ceiling_dbtp": -1.0},
+                                "limiter": {"lookahead_ms": 5.0}, "output": {"bit_depth": "24"}},
+                               tmp_path / "mine.toml")
+    assert spelled_out == mine
+    sf.write(tmp_path / "in.wav", programme(4.0, 48000, seed=2), 48000, subtype="PCM_24")
+    report = master(tmp_path / "in.wav", tmp_path / "out.wav", preset=tmp_path / "mine.toml")
+    assert report["output"]["integrated_lufs"] == pytest.approx(-12.0, abs=0.1)
+    assert report["output"]["true_peak_dbtp"] <= -1.0
+
+
+def test_readme_documents_every_preset_key():
+    """The README's key table is SCHEMA's (regenerate: print(keys_table())), and its example
+    presets load."""
+    import re
+    from pathlib import Path
+
+    from pymaster.presets import keys_table
+    from pymaster.config import tomllib
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Presets"):readme.index("### The report")]
+    assert keys_table() in section
+    examples = re.findall(r"```toml\n(.*?)```", section, re.S)
+    assert len(examples) == 2
+    for text in examples:
+        preset = parse_preset(tomllib.loads(text), "README.md")
+        assert preset.target_lufs in (-12.0, -14.0)
 
 
 def test_eq_band_too_high_for_the_rate():
@@ -226,6 +273,23 @@ def test_loudness_model_is_monotonic_in_drive():
     assert model.predict(model.solve(-12.0)) == pytest.approx(-12.0, abs=1e-3)
 
 
+def test_plot_spectra_are_loudness_matched():
+    """The master is 6 dB louder and has the same tone: matched, its curve lies on the input's
+    (moved by -6 dB, as the legend says); with a silent input nothing is moved."""
+    from pymaster.report import matched_spectra
+    freqs = np.linspace(0.0, 24000.0, 2049)
+    tone = -30.0 - 10 * np.log10(1 + freqs / 500)
+    report = {"input": {"integrated_lufs": -20.0}, "output": {"integrated_lufs": -14.0}}
+    curves = {"input_spectrum": (freqs, tone), "output_spectrum": (freqs, tone + 6.0)}
+    (_, _, (centres, before)), (label, _, (_, after)) = matched_spectra(report, curves)[0]
+    assert len(centres) > 50 and np.allclose(before, after) and label == "after, -6.0 dB"
+    assert "loudness-matched" in matched_spectra(report, curves)[1]
+    report["input"]["integrated_lufs"] = float("-inf")
+    lines, title = matched_spectra(report, curves)
+    assert np.allclose(np.subtract(lines[1][2][1], lines[0][2][1]), 6.0, atol=0.01)
+    assert "not loudness-matched" in title
+
+
 # ---- demo ----
 
 def test_demo_mix_is_music_not_a_tone():
@@ -267,37 +331,47 @@ def test_compressed_inputs(tmp_path, fmt, subtype):
     assert sf.info(tmp_path / "out.wav").frames == sf.info(src).frames
 
 
-def test_progress_bar_only_on_a_terminal(tmp_path):
-    """tqdm draws on a terminal's stderr; -q silences it; a pipe never gets it."""
+def stderr_on_a_terminal(args):
+    """Run `pymaster ARGS` with stderr on a pseudo-terminal; (exit status, what it drew)."""
     import fcntl
     import os
     import pty
     import struct
     import termios
-    sf.write(tmp_path / "in.wav", programme(3.0, 48000, seed=1), 48000, subtype="PCM_24")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.run([sys.executable, "-m", "pymaster", *map(str, args)],
+                          stdout=subprocess.PIPE, stderr=follower, timeout=60)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return proc.returncode, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("command, stages", [("master", ["render 1", "write"]),
+                                             ("demo", ["generate", "write"])])
+def test_progress_bar_only_on_a_terminal(tmp_path, command, stages):
+    """tqdm draws on a terminal's stderr; -q silences it; a pipe never gets it."""
+    if command == "master":
+        sf.write(tmp_path / "in.wav", programme(3.0, 48000, seed=1), 48000, subtype="PCM_24")
+        args = [command, tmp_path / "in.wav", "-o"]
+    else:
+        args = [command, "--seconds", "3"]
     outputs = {}
     for quiet in (False, True):
-        leader, follower = pty.openpty()
-        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-        args = [sys.executable, "-m", "pymaster", "master", tmp_path / "in.wav", "-o",
-                tmp_path / f"out{quiet}.wav"] + (["-q"] if quiet else [])
-        proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=follower, timeout=60)
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the terminal's other end is closed: all read
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(leader)
-        assert proc.returncode == 0
-        outputs[quiet] = b"".join(chunks).decode(errors="replace")
-    assert "render 1" in outputs[False] and "frames" in outputs[False]
+        status, outputs[quiet] = stderr_on_a_terminal(
+            args + [tmp_path / f"out{quiet}.wav"] + (["-q"] if quiet else []))
+        assert status == 0
+    assert all(stage in outputs[False] for stage in stages) and "frames" in outputs[False]
     assert outputs[True] == ""
-    piped = subprocess.run([sys.executable, "-m", "pymaster", "master", tmp_path / "in.wav",
-                            "-o", tmp_path / "piped.wav"], capture_output=True, text=True,
-                           timeout=60)
+    piped = subprocess.run([sys.executable, "-m", "pymaster", *map(str, args),
+                            tmp_path / "piped.wav"], capture_output=True, text=True, timeout=60)
     assert piped.returncode == 0 and piped.stderr == ""

@@ -101,6 +101,7 @@ static void test_live_callback(void)
     pm_live_counters(live, counts);
     CHECK(counts[PM_LIVE_BLOCKS] == 3 && counts[PM_LIVE_OUTPUT_UNDERFLOW] == 1 &&
           counts[PM_LIVE_OUTPUT_OVERFLOW] == 1 && counts[PM_LIVE_ERRORS] == 1);
+    CHECK(counts[PM_LIVE_WORST_NS] > 0 && counts[PM_LIVE_WORST_NS] < 10000000000ull);
     pm_live_destroy(&live);
     pm_chain_destroy(&chain);
 }
