@@ -8,7 +8,7 @@ inputs, and every input that ever crashed it, kept as a regression case: libFuzz
 all first). New inputs go to a temporary folder; a crash fails the test with the report and the
 path of the input that caused it (copy it into the corpus once fixed).
 
-To fuzz longer by hand: ``PYMASTER_FUZZ_RUNS=2000000 pytest tests/test_fuzz.py`` (runs per
+To fuzz longer by hand: ``PYMASTER_FUZZ_RUNS=50000 pytest tests/test_fuzz.py`` (runs per
 harness, same seed), or ``tests/fuzz/run.sh fuzz_chain -max_total_time=3600`` (any libFuzzer
 flags, a random seed, new inputs kept in tests/fuzz/build/).
 """
@@ -24,7 +24,7 @@ FUZZ = Path(__file__).parent / "fuzz"
 HARNESSES = sorted(p.stem for p in FUZZ.glob("fuzz_*.c"))
 # Runs per harness: each about 10 s on the 2-core reference machine with two harnesses running
 # at once (the runs get slower as the inputs grow: chain is slow from the start, dither cheap),
-# so the whole file takes about a minute.
+# so the whole file takes 70-80 s (build included).
 RUNS = {"fuzz_chain": 700, "fuzz_compressor": 7000, "fuzz_dither": 40000, "fuzz_eq": 6000,
         "fuzz_limiter": 2000, "fuzz_live": 1600, "fuzz_meters": 2800}
 HAND_RUNS = int(os.environ.get("PYMASTER_FUZZ_RUNS", "0"))
