@@ -98,7 +98,8 @@ double pm_truepeak_get(const pm_truepeak *tp, int channel);
 
 /* ---- Lookahead true-peak limiter ---- */
 typedef struct pm_limiter pm_limiter;
-/* lookahead_ms in [2, 20]: fixed for the object's life (it is the latency). */
+/* lookahead_ms in [2, 20]: fixed for the object's life (it is the latency), at least 44 samples
+ * (the detector's interpolator delay and guard): more than 2 ms below 22 kHz. */
 int pm_limiter_create(pm_limiter **out, double sample_rate, int channels, double lookahead_ms);
 void pm_limiter_destroy(pm_limiter **lim);
 void pm_limiter_reset(pm_limiter *lim);
